@@ -1,0 +1,106 @@
+"""Command line: ``coalition-report validate | build | import-kiel``.
+
+Bad data, bad parameters and failed builds end with a clear message and a non-zero exit code,
+never a traceback (exit 1: data or build problem; exit 2: usage error).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import config
+from .errors import CoalitionReportError, DataValidationError, ParameterError
+
+EXAMPLES = """examples:
+  coalition-report validate
+  coalition-report validate --data tests/data/bad_dates
+  coalition-report build
+  coalition-report build --as-of 2025-06-30 --currency GBP --format html
+  coalition-report build --country GBR --country FRA --out /tmp/briefs
+  coalition-report import-kiel --src ~/Downloads/kiel-r29 --release 29
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="coalition-report", description="Sourced policy brief on the coalition of the willing.",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    v = sub.add_parser("validate", help="validate the data package and print a summary")
+    v.add_argument("--data", type=Path, default=None, help="data directory (default: data/)")
+
+    b = sub.add_parser("build", help="execute the notebooks and export HTML/PDF")
+    b.add_argument("--as-of", default="", help="cut-off date YYYY-MM-DD (default: newest date in the data)")
+    b.add_argument("--currency", default="EUR", help="EUR, USD or GBP (default EUR)")
+    b.add_argument("--format", default="html,pdf", help="comma list of html,pdf (default both)")
+    b.add_argument("--out", type=Path, default=None, help="output directory (default: reports/)")
+    b.add_argument("--data", type=Path, default=None, help="data directory (default: data/)")
+    b.add_argument("--country", action="append", default=[], metavar="ISO3",
+                   help="also build a country profile (repeatable)")
+    b.add_argument("--no-brief", action="store_true", help="build only the country profiles")
+
+    k = sub.add_parser("import-kiel", help="import a Kiel Ukraine Support Tracker release into data/")
+    k.add_argument("--src", type=Path, required=True, help="folder with bilateral_activities.csv and country_summary.csv")
+    k.add_argument("--release", type=int, default=28, help="release number (default 28)")
+    k.add_argument("--data", type=Path, default=None, help="data directory to write (default: data/)")
+    return p
+
+
+def _validate(args) -> int:
+    from .data import load_data
+    data_dir = args.data or config.DATA_DIR
+    ds = load_data(data_dir)  # raises DataValidationError with every problem
+    cov = ds.coverage()
+    print(f"data package {data_dir}: 0 problems")
+    print(f"{'table':<20}{'rows':>7}  {'first':<11}{'last':<11}{'undated':>8}{'sources':>8}")
+    for r in cov.itertuples(index=False):
+        print(f"{r.table:<20}{r.rows:>7}  {str(r.first_date or '-'):<11}{str(r.last_date or '-'):<11}"
+              f"{r.undated_rows:>8}{r.sources:>8}")
+    print(f"newest date: {ds.newest_date}; sources: {len(ds.sources)}; "
+          f"rows: {int(cov['rows'].sum())} in {len(cov)} tables")
+    return 0
+
+
+def _import_kiel(args) -> int:
+    from .kiel import import_kiel
+    out = args.data or config.DATA_DIR
+    result = import_kiel(args.src, out, release=args.release)
+    print(result.summary() if hasattr(result, "summary") else result)
+    return 0
+
+
+def _build(args) -> int:
+    from .build import build_all
+    formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
+    build_all(as_of=args.as_of, currency=args.currency, formats=formats,
+              out_dir=args.out or config.REPORTS_DIR, data_dir=args.data,
+              countries=args.country, brief=not args.no_brief)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    handler = {"validate": _validate, "build": _build, "import-kiel": _import_kiel}[args.command]
+    try:
+        return handler(args)
+    except DataValidationError as exc:
+        for p in exc.problems:
+            print(p, file=sys.stderr)
+        print(f"{len(exc.problems)} problem(s) found", file=sys.stderr)
+        return 1
+    except ParameterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except CoalitionReportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted; previous outputs left untouched", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

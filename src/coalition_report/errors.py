@@ -1,0 +1,74 @@
+"""One base exception; subclasses carry structured fields so callers never parse messages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class CoalitionReportError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One data problem: where it is and which rule it breaks.
+
+    ``line`` is the 1-based physical line in ``file`` (the header is line 1); ``None`` when the
+    problem concerns the whole file.
+    """
+
+    file: str
+    line: int | None
+    column: str | None
+    value: str | None
+    rule: str
+    message: str
+
+    def __str__(self) -> str:
+        parts = [self.file if self.line is None else f"{self.file}:{self.line}"]
+        if self.column:
+            parts.append(f"column {self.column!r}")
+        if self.value is not None:
+            parts.append(f"value {_short(self.value)!r}")
+        return ": ".join(parts) + f": rule {self.rule}: {self.message}"
+
+
+def _short(value: str, limit: int = 60) -> str:
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+class DataValidationError(CoalitionReportError):
+    """The data package breaks one or more rules; ``problems`` lists every one of them."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = list(problems)
+        head = "\n".join(str(p) for p in self.problems[:20])
+        more = "" if len(self.problems) <= 20 else f"\n… and {len(self.problems) - 20} more"
+        super().__init__(f"{len(self.problems)} data problem(s):\n{head}{more}")
+
+
+class FxError(CoalitionReportError):
+    """No recorded reference rate for a currency/date."""
+
+    def __init__(self, currency: str, date: object, reason: str):
+        self.currency, self.date, self.reason = currency, date, reason
+        super().__init__(f"cannot convert {currency} on {date}: {reason}")
+
+
+class ParameterError(CoalitionReportError):
+    """A notebook parameter is unknown or has an invalid value."""
+
+    def __init__(self, name: str, value: object, reason: str):
+        self.name, self.value, self.reason = name, value, reason
+        super().__init__(f"parameter {name}={value!r}: {reason}")
+
+
+class BuildError(CoalitionReportError):
+    """A notebook failed to execute or export. ``notebook_path`` keeps the executed copy."""
+
+    def __init__(self, notebook: str, cell: int | None, exception: str, notebook_path: str | None):
+        self.notebook, self.cell, self.exception, self.notebook_path = (
+            notebook, cell, exception, notebook_path)
+        where = f"cell {cell}" if cell is not None else "export"
+        kept = f"\nexecuted notebook kept at: {notebook_path}" if notebook_path else ""
+        super().__init__(f"{notebook}: {where} failed: {exception}{kept}")
