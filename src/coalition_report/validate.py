@@ -283,6 +283,10 @@ def _check_rules(tables: dict[str, ParsedTable], problems: list[Problem]) -> Non
         if (r["date"] is None) != bool(r["undated"]):
             add(path, ln, "undated", r["undated"], "undated-flag",
                 "undated must be true exactly when date is empty")
+        for col in ("value_eur", "value_eur_redistributed", "activity_value_eur"):
+            if r[col] is not None and r[col] < 0 and not r["correction"]:
+                add(path, ln, col, r[col], "negative-amount",
+                    "amounts must be >= 0; only a row flagged correction=true may be negative")
     for path, r, ln in each("aid_announcements"):
         if r["amount"] is not None and not r["currency"]:
             add(path, ln, "currency", None, "currency-required", "an amount needs its currency")

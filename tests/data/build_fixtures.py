@@ -19,11 +19,11 @@ ref-001,Example Wire,Leaders meet in London,https://example.org/a,,2025-03-02,,n
 kiel-r28,Kiel Institute for the World Economy,Ukraine Support Tracker R28,https://www.kielinstitut.de/,,2026,2026-06-01,dataset,,
 ecb-2025,European Central Bank,Reference rates,https://example.org/ecb,,2025,,official,,
 """,
-    "actors.csv": """actor_id,name,actor_type,iso3,kiel_name,eu_member,nato_member,membership_source_id,gdp_usd,gdp_year,population,population_year,gdp_source_id,source_id
-GBR,United Kingdom,state,GBR,United Kingdom,false,true,ref-001,3600000000000,2024,69000000,2024,kiel-r28,ref-001
-FRA,France,state,FRA,France,true,true,ref-001,3100000000000,2024,68000000,2024,kiel-r28,ref-001
-RUS,Russia,state,RUS,,,,,,,,,,ref-001
-nato,NATO,organisation,,,,,,,,,,,ref-001
+    "actors.csv": """actor_id,name,actor_type,iso3,kiel_name,eu_member,nato_member,europe,membership_source_id,gdp_usd,gdp_year,population,population_year,gdp_source_id,source_id
+GBR,United Kingdom,state,GBR,United Kingdom,false,true,true,ref-001,3600000000000,2024,69000000,2024,kiel-r28,ref-001
+FRA,France,state,FRA,France,true,true,true,ref-001,3100000000000,2024,68000000,2024,kiel-r28,ref-001
+RUS,Russia,state,RUS,,,,,,,,,,,ref-001
+nato,NATO,organisation,,,,,,,,,,,,ref-001
 """,
     "meetings.csv": '''meeting_id,date,end_date,place,format,level,hosts,participation_as_reported,outcome,source_id,confidence
 2025-03-02-london,2025-03-02,,"London, Lancaster House",in_person,leaders,Starmer,"16 states + EU + NATO","4-point plan, ""coalition of the willing""",ref-001,high
@@ -51,9 +51,9 @@ london-count,coalition,,2025-03-02-london,2025-03-02,18 leaders attended,,,18,le
     "aid_announcements.csv": """announcement_id,donor_id,date,aid_type,amount,currency,qualifier,description,source_id,confidence
 gbr-missiles-2025-03-02,GBR,2025-03-02,military,1600000000,GBP,exact,Missile deal,ref-001,high
 """,
-    "aid_activities.csv": """activity_id,donor_id,date,undated,aid_type,measure,value_eur,value_eur_redistributed,activity_value_eur,source_id
-kiel-r28-00001,GBR,2025-03-10,false,military,allocation,1000000.0,1000000.0,1000000.0,kiel-r28
-kiel-r28-00002,FRA,,true,humanitarian,allocation,500000.0,500000.0,500000.0,kiel-r28
+    "aid_activities.csv": """activity_id,donor_id,date,undated,aid_type,measure,value_eur,value_eur_redistributed,activity_value_eur,correction,source_id
+kiel-r28-00001,GBR,2025-03-10,false,military,allocation,1000000.0,1000000.0,1000000.0,false,kiel-r28
+kiel-r28-00002,FRA,,true,humanitarian,allocation,500000.0,500000.0,500000.0,false,kiel-r28
 """,
     "aid_totals.csv": """donor_id,aid_type,measure,value_eur,source_id
 GBR,military,allocation,1000000.0,kiel-r28
@@ -62,6 +62,8 @@ FRA,humanitarian,allocation,500000.0,kiel-r28
     "fx_rates.csv": """currency,period_start,period_end,per_eur,rate_type,source_id
 GBP,2025-01-01,2025-12-31,0.85,annual average,ecb-2025
 USD,2025-01-01,2025-12-31,1.10,annual average,ecb-2025
+USD,2024-01-01,2024-12-31,1.25,annual average,ecb-2025
+GBP,2024-01-01,2024-12-31,0.80,annual average,ecb-2025
 """,
 }
 

@@ -1,0 +1,346 @@
+"""Pure analysis: a :class:`~coalition_report.data.Dataset` in, tidy DataFrames out.
+
+Definitions used throughout the brief (also in the README):
+
+* **Coalition member** (as of the dataset's cut-off): a state that attended at least one coalition
+  meeting (status ``attended`` or ``observer``) and whose newest reported role is not
+  ``outside_coalition``. Organisations (EU, NATO) take part but are not counted as members.
+* **Current role**: the newest ``contributions`` row per state on or before the cut-off.
+* **Aid groups**: ``Europe`` = donors Kiel flags as geographically European plus EU institutions;
+  ``United States``; ``Other``.
+* **Display currency**: EUR sums are converted at the recorded rate in force on the cut-off date
+  (or the newest earlier period); announcements are converted at the rate of their own date.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+import pycountry
+
+from .data import Dataset
+from .fx import FxTable
+
+__all__ = [
+    "ROLE_ORDER", "ROLE_LABELS", "STANCE_ORDER", "TOPIC_LABELS",
+    "current_roles", "coalition_members", "membership_by_role", "attendance_matrix",
+    "participation_by_meeting", "aid_by_donor", "aid_by_group", "aid_monthly",
+    "aid_share_of_gdp", "announcements", "positions_matrix", "quotes", "timeline",
+    "display_rate", "to_currency", "headline_figures",
+]
+
+ROLE_ORDER = ["lead_nation", "ground_forces", "air_maritime", "logistics_training",
+              "political_support", "observer", "declined_troops", "outside_coalition"]
+ROLE_LABELS = {
+    "lead_nation": "Lead nation (forces)", "ground_forces": "Ground forces offered",
+    "air_maritime": "Air or maritime assets", "logistics_training": "Logistics / training, no troops",
+    "political_support": "Political support only", "observer": "Observer",
+    "declined_troops": "Declined to send troops", "outside_coalition": "Outside the coalition",
+}
+FORCE_ROLES = {"lead_nation", "ground_forces", "air_maritime"}
+STANCE_ORDER = ["support", "conditional", "neutral", "oppose"]
+TOPIC_LABELS = {"coalition_force": "Coalition / reassurance force", "ceasefire": "Ceasefire / truce",
+                "security_guarantees": "Security guarantees"}
+AID_TYPES = ["military", "financial", "humanitarian"]
+EU_BODIES = {"eu-institutions", "epf", "eib"}
+
+
+def _cutoff(ds: Dataset) -> date:
+    return ds.as_of or ds.newest_date or date.today()
+
+
+def _actor_names(ds: Dataset) -> pd.Series:
+    return ds.actors.set_index("actor_id")["name"]
+
+
+def _iso_numeric(actor_id: str) -> int | None:
+    c = pycountry.countries.get(alpha_3=actor_id) if len(actor_id) == 3 and actor_id.isupper() else None
+    return int(c.numeric) if c else None
+
+
+# ---------------------------------------------------------------------------------------------
+# membership
+
+def current_roles(ds: Dataset) -> pd.DataFrame:
+    """Newest reported role per state, with conditions, membership flags and ISO numeric code.
+
+    Returns one row per actor with any contribution on or before the cut-off, ordered by
+    role (most committed first) then name.
+    """
+    c = ds.contributions.sort_values(["actor_id", "date", "contribution_id"])
+    latest = c.groupby("actor_id", as_index=False).tail(1)
+    a = ds.actors[["actor_id", "name", "actor_type", "eu_member", "nato_member"]]
+    out = latest.merge(a, on="actor_id", how="left")
+    out["role_rank"] = out["role"].map({r: i for i, r in enumerate(ROLE_ORDER)})
+    out["role_label"] = out["role"].map(ROLE_LABELS)
+    out["iso_numeric"] = out["actor_id"].map(_iso_numeric).astype("Int64")
+    cols = ["actor_id", "name", "role", "role_label", "role_rank", "as_reported", "conditions",
+            "date", "source_id", "confidence", "eu_member", "nato_member", "iso_numeric"]
+    return out[cols].sort_values(["role_rank", "name"]).reset_index(drop=True)
+
+
+def coalition_members(ds: Dataset) -> pd.DataFrame:
+    """States in the coalition as of the cut-off (see module docstring), with their role."""
+    att = ds.attendance[ds.attendance["status"].isin(["attended", "observer"])]
+    states = set(ds.actors.loc[ds.actors["actor_type"] == "state", "actor_id"])
+    attended = set(att["actor_id"]) & states
+    roles = current_roles(ds)
+    out = roles[roles["actor_id"].isin(attended) & (roles["role"] != "outside_coalition")]
+    first = att.merge(ds.meetings[["meeting_id", "date"]], on="meeting_id").groupby("actor_id")["date"].min()
+    out = out.assign(first_meeting=out["actor_id"].map(first))
+    # Attended but never given a role in the data: still a member, role unknown.
+    missing = sorted(attended - set(roles["actor_id"]))
+    if missing:
+        extra = pd.DataFrame({"actor_id": missing, "name": [ _actor_names(ds).get(m, m) for m in missing],
+                              "role": "political_support", "role_label": "No stated role",
+                              "role_rank": ROLE_ORDER.index("political_support"),
+                              "first_meeting": [first.get(m) for m in missing]})
+        out = pd.concat([out, extra], ignore_index=True)
+    return out.sort_values(["role_rank", "name"]).reset_index(drop=True)
+
+
+def membership_by_role(ds: Dataset) -> pd.DataFrame:
+    """Number of coalition members per role, in ROLE_ORDER, with member names."""
+    m = coalition_members(ds)
+    rows = []
+    for role in ROLE_ORDER:
+        sub = m[m["role"] == role]
+        if len(sub):
+            rows.append({"role": role, "role_label": ROLE_LABELS[role], "states": len(sub),
+                         "members": ", ".join(sub["name"])})
+    return pd.DataFrame(rows, columns=["role", "role_label", "states", "members"])
+
+
+def attendance_matrix(ds: Dataset) -> pd.DataFrame:
+    """Long table: one row per (meeting, actor) with meeting date/place and status."""
+    m = ds.meetings[["meeting_id", "date", "place", "level", "format"]]
+    out = ds.attendance.merge(m, on="meeting_id").merge(
+        ds.actors[["actor_id", "name", "actor_type"]], on="actor_id", how="left")
+    return out.sort_values(["date", "name"]).reset_index(drop=True)
+
+
+def participation_by_meeting(ds: Dataset) -> pd.DataFrame:
+    """Per meeting: states named as present in the data and the counts the sources report.
+
+    ``named_states`` counts attendance rows (status attended/observer) of states;
+    ``reported_min``/``reported_max`` span the country/state/participant counts in claims.csv
+    (sources often report more participants than they name).
+    """
+    am = attendance_matrix(ds)
+    present = am[am["status"].isin(["attended", "observer"]) & (am["actor_type"] == "state")]
+    named = present.groupby("meeting_id")["actor_id"].nunique()
+    cl = ds.claims.dropna(subset=["meeting_id", "value"])
+    cl = cl[cl["unit"].isin(["countries", "states", "participants", "leaders", "nations"])]
+    rep = cl.groupby("meeting_id")["value"].agg(["min", "max"])
+    m = ds.meetings[["meeting_id", "date", "place", "level", "format", "participation_as_reported"]].copy()
+    m["named_states"] = m["meeting_id"].map(named).fillna(0).astype(int)
+    m["reported_min"] = m["meeting_id"].map(rep["min"])
+    m["reported_max"] = m["meeting_id"].map(rep["max"])
+    return m.sort_values("date").reset_index(drop=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# money
+
+def display_rate(ds: Dataset, currency: str) -> tuple[float, str, str]:
+    """(units of ``currency`` per EUR, description, source_id) used to show EUR sums."""
+    if currency == "EUR":
+        return 1.0, "EUR (no conversion)", ""
+    r = FxTable(ds.fx_rates).latest(currency, _cutoff(ds))
+    return r.per_eur, f"{r.per_eur:g} {currency} per EUR ({r.rate_type}, {r.period_start}–{r.period_end})", r.source_id
+
+
+def to_currency(values, ds: Dataset, currency: str):
+    """Convert EUR amounts (scalar, Series or frame columns) to ``currency`` at :func:`display_rate`."""
+    return values * display_rate(ds, currency)[0]
+
+
+def _group(ds: Dataset) -> pd.Series:
+    a = ds.actors.set_index("actor_id")
+    europe = a["europe"].fillna(False).astype(bool) if "europe" in a else pd.Series(False, index=a.index)
+    g = pd.Series("Other", index=a.index)
+    g[europe | a.index.isin(EU_BODIES)] = "Europe"
+    g[a.index == "USA"] = "United States"
+    return g
+
+
+def aid_by_donor(ds: Dataset, currency: str = "EUR") -> pd.DataFrame:
+    """Per donor: allocations and commitments by aid type and in total, in ``currency``.
+
+    Uses Kiel's donor totals when they are in the dataset (cut-off on or after Kiel's coverage);
+    otherwise sums dated and undated activity allocations up to the cut-off (commitments are then
+    missing, shown as NaN). Adds rank by total allocation, group and coalition membership.
+    """
+    totals = ds.aid_totals
+    if len(totals):
+        base, basis = totals, "kiel_totals"
+    else:
+        acts = ds.aid_activities[ds.aid_activities["measure"] == "allocation"]
+        base = acts.groupby(["donor_id", "aid_type", "measure"], as_index=False)["value_eur"].sum()
+        basis = "activity_sums"
+    wide = base.pivot_table(index="donor_id", columns=["measure", "aid_type"], values="value_eur",
+                            aggfunc="sum", fill_value=0.0)
+    out = pd.DataFrame(index=wide.index)
+    for measure in ("allocation", "commitment"):
+        for t in AID_TYPES:
+            col = (measure, t)
+            out[f"{measure}_{t}"] = wide[col] if col in wide.columns else (0.0 if measure in wide.columns.get_level_values(0) else float("nan"))
+        out[f"{measure}_total"] = out[[f"{measure}_{t}" for t in AID_TYPES]].sum(axis=1, min_count=1)
+    rate = display_rate(ds, currency)[0]
+    out = out * rate
+    members = set(coalition_members(ds)["actor_id"])
+    out = out.reset_index()
+    out.insert(1, "name", out["donor_id"].map(_actor_names(ds)))
+    out["group"] = out["donor_id"].map(_group(ds))
+    out["coalition_member"] = out["donor_id"].isin(members)
+    out["basis"] = basis
+    out["currency"] = currency
+    out = out.sort_values(["allocation_total", "name"], ascending=[False, True]).reset_index(drop=True)
+    out.insert(0, "rank", range(1, len(out) + 1))
+    return out
+
+
+def aid_by_group(ds: Dataset, currency: str = "EUR") -> pd.DataFrame:
+    """Allocations and commitments: coalition members vs the United States vs all other donors.
+
+    EU institutions are not states, so they are their own category ("EU institutions").
+    """
+    d = aid_by_donor(ds, currency)
+    cat = pd.Series("Other donors", index=d.index)
+    cat[d["coalition_member"]] = "Coalition members"
+    cat[d["donor_id"].isin(EU_BODIES)] = "EU institutions"
+    cat[d["donor_id"] == "USA"] = "United States"
+    d = d.assign(category=cat)
+    cols = [c for c in d.columns if c.startswith(("allocation_", "commitment_"))]
+    out = d.groupby("category")[cols].sum(min_count=1)
+    out["donors"] = d.groupby("category").size()
+    order = ["Coalition members", "EU institutions", "United States", "Other donors"]
+    return out.reindex([o for o in order if o in out.index]).reset_index()
+
+
+def aid_monthly(ds: Dataset, currency: str = "EUR") -> pd.DataFrame:
+    """Monthly allocations (dated activity rows) by group Europe / United States / Other.
+
+    Undated rows are not placed in any month; their sum per group is returned with
+    ``month`` = NaT so a chart can mention them.
+    """
+    a = ds.aid_activities[ds.aid_activities["measure"] == "allocation"].copy()
+    a["group"] = a["donor_id"].map(_group(ds))
+    a["month"] = a["date"].dt.to_period("M").dt.to_timestamp()
+    out = a.groupby(["month", "group"], dropna=False, as_index=False)["value_eur"].sum()
+    out["value"] = to_currency(out["value_eur"], ds, currency)
+    out["currency"] = currency
+    return out.sort_values(["month", "group"], na_position="last").reset_index(drop=True)
+
+
+def aid_share_of_gdp(ds: Dataset) -> pd.DataFrame:
+    """Total allocations as a share of the donor's GDP (percent), states with GDP only.
+
+    GDP is in current USD for ``gdp_year``; allocations (EUR) are converted to USD at the recorded
+    rate for the middle of ``gdp_year`` so that both sides are in the same money.
+    """
+    d = aid_by_donor(ds, "EUR")
+    a = ds.actors.set_index("actor_id")
+    d = d[d["donor_id"].isin(a.index[a["gdp_usd"].notna()])].copy()
+    fx = FxTable(ds.fx_rates)
+    usd = []
+    for donor, eur in zip(d["donor_id"], d["allocation_total"]):
+        year = int(a.at[donor, "gdp_year"])
+        usd.append(eur * fx.rate("USD", date(year, 7, 1)).per_eur)
+    d["allocation_usd"] = usd
+    d["gdp_usd"] = d["donor_id"].map(a["gdp_usd"])
+    d["gdp_year"] = d["donor_id"].map(a["gdp_year"])
+    d["share_of_gdp_pct"] = 100 * d["allocation_usd"] / d["gdp_usd"]
+    cols = ["donor_id", "name", "group", "coalition_member", "allocation_total", "allocation_usd",
+            "gdp_usd", "gdp_year", "share_of_gdp_pct"]
+    return d[cols].sort_values("share_of_gdp_pct", ascending=False).reset_index(drop=True)
+
+
+def announcements(ds: Dataset, currency: str = "EUR") -> pd.DataFrame:
+    """Curated announcements with the original amount and its value in ``currency``.
+
+    Each amount is converted at the recorded rate for the announcement's own date; the rate used
+    and its source are returned beside it. Amounts the source does not give stay empty.
+    """
+    fx = FxTable(ds.fx_rates)
+    rows = []
+    for r in ds.aid_announcements.sort_values(["date", "announcement_id"]).itertuples(index=False):
+        conv, rate_note, rate_src = None, "", ""
+        if pd.notna(r.amount):
+            conv = fx.convert(float(r.amount), r.currency, currency, r.date)
+            if r.currency != currency:
+                a, b = fx.rate(r.currency, r.date), fx.rate(currency, r.date)
+                rate_note = f"{r.currency}->{currency} via EUR ({a.rate_type}; {b.rate_type})"
+                rate_src = ";".join(s for s in (a.source_id, b.source_id) if s)
+        rows.append({"date": r.date, "donor_id": r.donor_id, "aid_type": r.aid_type,
+                     "amount": r.amount, "currency": r.currency, "qualifier": r.qualifier,
+                     "converted": conv, "to_currency": currency, "rate_note": rate_note,
+                     "rate_source_ids": rate_src, "description": r.description,
+                     "source_id": r.source_id, "confidence": r.confidence})
+    out = pd.DataFrame(rows)
+    if len(out):
+        out.insert(2, "donor", out["donor_id"].map(_actor_names(ds)))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# positions
+
+def positions_matrix(ds: Dataset, actors: list[str] | None = None) -> pd.DataFrame:
+    """Newest stance per actor and topic (long form), with date, quote and source."""
+    p = ds.positions.sort_values(["actor_id", "topic", "date", "position_id"])
+    latest = p.groupby(["actor_id", "topic"], as_index=False).tail(1)
+    if actors is not None:
+        latest = latest[latest["actor_id"].isin(actors)]
+    latest = latest.assign(actor=latest["actor_id"].map(_actor_names(ds)),
+                           topic_label=latest["topic"].map(TOPIC_LABELS))
+    return latest.sort_values(["actor", "topic"]).reset_index(drop=True)
+
+
+def quotes(ds: Dataset, actor_id: str | None = None) -> pd.DataFrame:
+    """Dated exact quotes (positions with a quote), newest first."""
+    p = ds.positions[ds.positions["quote"].notna()]
+    if actor_id:
+        p = p[p["actor_id"] == actor_id]
+    p = p.assign(actor=p["actor_id"].map(_actor_names(ds)))
+    return p.sort_values(["date", "position_id"], ascending=[False, True]).reset_index(drop=True)
+
+
+def timeline(ds: Dataset) -> pd.DataFrame:
+    """Events and meetings in one dated list (kind 'meeting' for coalition meetings)."""
+    ev = ds.events[["date", "kind", "title", "actor_id", "source_id", "confidence"]]
+    mt = ds.meetings.assign(kind="meeting", actor_id=pd.NA,
+                            title="Coalition meeting: " + ds.meetings["place"])
+    mt = mt[["date", "kind", "title", "actor_id", "source_id", "confidence"]]
+    return pd.concat([ev, mt], ignore_index=True).sort_values(["date", "title"]).reset_index(drop=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# headline
+
+def headline_figures(ds: Dataset, currency: str = "EUR") -> dict[str, object]:
+    """The numbers of the title block and executive summary, all computed here."""
+    members = coalition_members(ds)
+    groups = aid_by_group(ds, currency).set_index("category")
+    meetings = ds.meetings.sort_values("date")
+    last = meetings.iloc[-1] if len(meetings) else None
+
+    def alloc(cat):
+        return float(groups.at[cat, "allocation_total"]) if cat in groups.index else 0.0
+
+    return {
+        "as_of": _cutoff(ds),
+        "members": len(members),
+        "force_offering": int(members["role"].isin(FORCE_ROLES).sum()),
+        "declined": int((members["role"] == "declined_troops").sum()),
+        "meetings": len(meetings),
+        "last_meeting_date": None if last is None else last["date"].date(),
+        "last_meeting_place": None if last is None else last["place"],
+        "alloc_coalition": alloc("Coalition members"),
+        "alloc_eu": alloc("EU institutions"),
+        "alloc_us": alloc("United States"),
+        "alloc_other": alloc("Other donors"),
+        "alloc_total": float(groups["allocation_total"].sum()),
+        "currency": currency,
+    }

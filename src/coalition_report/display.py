@@ -1,0 +1,441 @@
+"""Display protocol: what charts, tables and report metadata look like inside a notebook.
+
+Chart and table functions return :class:`Figure` and :class:`Table` objects; a notebook cell
+that ends with one (or calls ``display(...)`` on it) emits a Jupyter mimebundle. Each bundle
+carries, besides what JupyterLab draws, a private payload under :data:`MIME_FIGURE` that the
+export templates in :mod:`coalition_report.render` turn into accessible, offline HTML and into
+print-quality PDF markup. Nothing here depends on ``render`` having started the kernel: a plain
+``papermill nb.ipynb out.ipynb`` produces the same outputs.
+
+:class:`ReportMeta` lets a notebook state values only known at run time (the resolved as-of date,
+a title that depends on a parameter); the exports lift it into the title block and running
+header. Its convention is documented in :mod:`coalition_report.render`.
+
+Heavy libraries (altair, pandas, vl-convert) are imported lazily so that importing this module
+(which ``render`` does for the markup helpers) stays cheap.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+__all__ = ["Figure", "Table", "ReportMeta", "MIME_FIGURE", "MIME_META", "CHART_FONT", "MAX_ROWS"]
+
+#: Custom mimetype carrying figures and tables to the export templates.
+MIME_FIGURE = "application/vnd.coalition.figure+json"
+#: Custom mimetype carrying report metadata (title, subtitle, as-of date) to the exports.
+MIME_META = "application/vnd.coalition.meta+json"
+#: Font named in every chart's config: vl-convert measures text with it and WeasyPrint draws
+#: with it, so labels are neither clipped nor overflowing. Installed with Debian fonts-dejavu.
+CHART_FONT = "DejaVu Sans"
+#: Same ceiling as Altair's default data transformer; enforced here independently of whatever
+#: transformer a notebook enables, because a brief must only embed aggregated data.
+MAX_ROWS = 5000
+
+_NA = "\u2013"  # en dash for missing values
+
+
+# --------------------------------------------------------------------------------------------
+# Figure
+# --------------------------------------------------------------------------------------------
+@dataclass
+class Figure:
+    """An Altair chart plus the text a reader needs to trust and understand it.
+
+    Parameters
+    ----------
+    chart : altair.TopLevelMixin or dict
+        The chart (anything with ``to_dict()``) or a Vega-Lite spec dict.
+    alt_text : str
+        One or two sentences saying what the chart shows, for screen readers (required).
+    source_note : str
+        Where the numbers come from (required). Shown under the chart; ``http(s)://`` URLs
+        become links; prefixed with "Source: " unless it already starts with "Source".
+    title : str, optional
+        Heading shown above the chart in the exports (the spec may carry its own title too).
+    """
+
+    chart: Any
+    alt_text: str
+    source_note: str
+    title: str | None = None
+    _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        _require_text(self.alt_text, "Figure", "alt_text")
+        _require_text(self.source_note, "Figure", "source_note")
+
+    # The spec is computed once: to_dict() runs Altair's validation and data transformers.
+    @property
+    def spec(self) -> dict:
+        """The Vega-Lite spec with the chart font set and the row limit checked."""
+        if "spec" not in self._cache:
+            raw = self.chart if isinstance(self.chart, dict) else self.chart.to_dict()
+            spec = json.loads(json.dumps(raw))  # deep copy, and proof that it is plain JSON
+            cfg = spec.setdefault("config", {})
+            cfg.setdefault("font", CHART_FONT)
+            rows = _count_rows(spec)
+            if rows > MAX_ROWS:
+                raise ValueError(
+                    f"Figure {self.title or self.alt_text[:40]!r} embeds {rows} data rows; "
+                    f"at most {MAX_ROWS} are allowed: aggregate in pandas before charting")
+            self._cache["spec"] = spec
+        return self._cache["spec"]
+
+    @property
+    def id(self) -> str:
+        """Stable id: a hash of the spec and the texts, so rebuilding gives the same id."""
+        if "id" not in self._cache:
+            blob = _canonical({"spec": self.spec, "alt": self.alt_text,
+                               "src": self.source_note, "title": self.title})
+            self._cache["id"] = "chart-" + hashlib.sha256(blob.encode()).hexdigest()[:12]
+        return self._cache["id"]
+
+    def to_svg(self) -> str:
+        """Static SVG drawn by vl-convert (vector; used by the PDF and as the HTML fallback)."""
+        if "svg" not in self._cache:
+            import vl_convert as vlc
+
+            self._cache["svg"] = vlc.vegalite_to_svg(self.spec, vl_version=vl_version())
+        return self._cache["svg"]
+
+    def payload(self) -> dict:
+        """The :data:`MIME_FIGURE` payload the export templates consume."""
+        return {"kind": "figure", "id": self.id, "alt_text": self.alt_text,
+                "source_note": self.source_note, "title": self.title,
+                "spec": self.spec, "svg": self.to_svg()}
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        major = vl_version().split(".")[0]
+        return {
+            f"application/vnd.vegalite.v{major}+json": self.spec,
+            "image/svg+xml": self.to_svg(),
+            MIME_FIGURE: self.payload(),
+            "text/plain": f"<Figure {self.title or ''!s}: {self.alt_text}>",
+        }
+
+
+def vl_version() -> str:
+    """Vega-Lite version (``"6.4"``) matching Altair's schema, as vl-convert names it."""
+    import altair as alt
+    import vl_convert as vlc
+
+    major_minor = ".".join(alt.SCHEMA_VERSION.lstrip("v").split(".")[:2])
+    versions = vlc.get_vegalite_versions()
+    if major_minor in versions:
+        return major_minor
+    same_major = [v for v in versions if v.split(".")[0] == major_minor.split(".")[0]]
+    return (same_major or versions)[-1]
+
+
+def _count_rows(spec: Any) -> int:
+    """Rows embedded anywhere in a spec: named datasets plus inline ``data.values``."""
+    total = sum(len(v) for v in spec.get("datasets", {}).values() if isinstance(v, list))
+
+    def walk(node: Any) -> int:
+        n = 0
+        if isinstance(node, dict):
+            data = node.get("data")
+            if isinstance(data, dict) and isinstance(data.get("values"), list):
+                n += len(data["values"])
+            for key, value in node.items():
+                if key not in ("datasets", "data"):
+                    n += walk(value)
+        elif isinstance(node, list):
+            n += sum(walk(x) for x in node)
+        return n
+
+    return total + walk(spec)
+
+
+# --------------------------------------------------------------------------------------------
+# Table
+# --------------------------------------------------------------------------------------------
+@dataclass
+class Table:
+    """A small, already aggregated DataFrame rendered as an accessible HTML table.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The data. Cell text is HTML-escaped, so markup in data stays inert.
+    caption : str
+        Table caption (required), rendered as ``<caption>``.
+    source_note : str
+        Where the numbers come from (required), rendered as ``<figcaption>`` under the table.
+    formats : mapping, optional
+        Column -> format: a format spec (``",.0f"``), a ``str.format`` pattern
+        (``"{:.1%}"``) or a callable returning text. Defaults: thousands separators for
+        numbers, no decimals when every value in a float column is whole, else two.
+    align : mapping, optional
+        Column -> ``"left" | "right" | "center"``. Numbers are right-aligned by default.
+    index : bool
+        Show the index as row headers (default ``False``).
+    """
+
+    frame: Any
+    caption: str
+    source_note: str
+    formats: Mapping[str, str | Callable[[Any], str]] | None = None
+    align: Mapping[str, str] | None = None
+    index: bool = False
+
+    def __post_init__(self) -> None:
+        _require_text(self.caption, "Table", "caption")
+        _require_text(self.source_note, "Table", "source_note")
+        for col, how in (self.align or {}).items():
+            if how not in ("left", "right", "center"):
+                raise ValueError(f"Table align[{col!r}]={how!r}: use 'left', 'right' or 'center'")
+        if len(self.frame) > MAX_ROWS:
+            raise ValueError(f"Table {self.caption!r} has {len(self.frame)} rows; "
+                             f"at most {MAX_ROWS} are allowed: aggregate first")
+
+    @property
+    def id(self) -> str:
+        """Stable id: a hash of the rendered table body and texts."""
+        return "table-" + hashlib.sha256(self._inner_html().encode()).hexdigest()[:12]
+
+    def to_html(self) -> str:
+        """``<figure class="table"><table>…</table><figcaption>Source…</figcaption></figure>``."""
+        tid = self.id
+        return (f'<figure class="table" id="{tid}">\n{self._inner_html()}'
+                f'<figcaption class="source-note">{source_note_html(self.source_note)}'
+                f'</figcaption>\n</figure>')
+
+    def _inner_html(self) -> str:
+        import pandas as pd
+
+        frame = self.frame.reset_index() if self.index else self.frame
+        n_index = frame.shape[1] - self.frame.shape[1] if self.index else 0
+        cols = [_column_label(c) for c in frame.columns]
+        kinds = []
+        formatters = []
+        for pos, col in enumerate(frame.columns):
+            series = frame.iloc[:, pos]
+            numeric = (pd.api.types.is_numeric_dtype(series)
+                       and not pd.api.types.is_bool_dtype(series))
+            how = (self.align or {}).get(col) or ("right" if numeric else "left")
+            kinds.append(how)
+            formatters.append(_formatter(series, (self.formats or {}).get(col), numeric))
+        out = [f'<table>\n<caption>{_esc(self.caption)}</caption>\n<thead>\n<tr>']
+        for label, how in zip(cols, kinds):
+            out.append(f'<th scope="col"{_cell_attrs(how)}>{_esc(label)}</th>')
+        out.append("</tr>\n</thead>\n<tbody>\n")
+        for row in frame.itertuples(index=False, name=None):
+            out.append("<tr>")
+            for pos, (value, how, fmt) in enumerate(zip(row, kinds, formatters)):
+                text = fmt(value)
+                tag = "th" if pos < n_index else "td"
+                scope = ' scope="row"' if tag == "th" else ""
+                attr = _cell_attrs(how, missing=_is_missing(value))
+                out.append(f"<{tag}{scope}{attr}>{_esc(text)}</{tag}>")
+            out.append("</tr>\n")
+        out.append("</tbody>\n</table>\n")
+        return "".join(out)
+
+    def payload(self) -> dict:
+        """The :data:`MIME_FIGURE` payload the export templates consume."""
+        return {"kind": "table", "id": self.id, "caption": self.caption,
+                "source_note": self.source_note, "html": self.to_html()}
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        body = self.to_html()
+        return {"text/html": body, MIME_FIGURE: self.payload(),
+                "text/plain": f"<Table {self.caption}: {len(self.frame)} rows>"}
+
+
+def _column_label(col: Any) -> str:
+    if isinstance(col, tuple):
+        return " / ".join(str(c) for c in col if str(c))
+    return str(col)
+
+
+def _cell_attrs(how: str, missing: bool = False) -> str:
+    # Classes for our stylesheets, inline style so JupyterLab (without them) aligns too.
+    classes = [c for c in ({"right": "num", "center": "center"}.get(how), "na" if missing else None) if c]
+    style = f' style="text-align:{how}"' if how != "left" else ""
+    return style + (f' class="{" ".join(classes)}"' if classes else "")
+
+
+def _is_missing(value: Any) -> bool:
+    if value is None:
+        return True
+    try:
+        import pandas as pd
+
+        result = pd.isna(value)
+        return bool(result) if not hasattr(result, "__len__") else False
+    except (TypeError, ValueError):
+        return False
+
+
+def _formatter(series: Any, spec: str | Callable | None, numeric: bool) -> Callable[[Any], str]:
+    import pandas as pd
+
+    if callable(spec):
+        base = spec
+    elif isinstance(spec, str):
+        base = (lambda v, s=spec: s.format(v)) if "{" in spec else (lambda v, s=spec: format(v, s))
+    elif numeric and pd.api.types.is_integer_dtype(series):
+        base = lambda v: f"{int(v):,}"  # noqa: E731
+    elif numeric:
+        values = series.dropna()
+        whole = all(float(v).is_integer() for v in values if math.isfinite(float(v)))
+        base = (lambda v: f"{v:,.0f}") if whole else (lambda v: f"{v:,.2f}")  # noqa: E731
+    else:
+        base = _plain_text
+
+    def fmt(value: Any) -> str:
+        if _is_missing(value):
+            return _NA
+        return str(base(value))
+
+    return fmt
+
+
+def _plain_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if hasattr(value, "isoformat") and hasattr(value, "hour"):
+        if (value.hour, value.minute, value.second) == (0, 0, 0):
+            return value.strftime("%Y-%m-%d")
+        return value.isoformat()
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+# --------------------------------------------------------------------------------------------
+# ReportMeta
+# --------------------------------------------------------------------------------------------
+@dataclass
+class ReportMeta:
+    """Run-time report metadata: the exports put it in the title block and running header.
+
+    Display it once, early (usually right after loading the data)::
+
+        ReportMeta(as_of=str(as_of_resolved))                       # brief
+        ReportMeta(title=f"Country profile: {name}", as_of=...)     # profile
+
+    Fields left ``None`` fall back to the notebook's title cell (its first markdown cell, when it
+    starts with a ``# `` heading): the heading is the title, the rest of that cell the subtitle.
+    In JupyterLab it shows as a one-line dateline; the exports lift it out of the body.
+    """
+
+    as_of: str | None = None
+    title: str | None = None
+    subtitle: str | None = None
+
+    def payload(self) -> dict:
+        return {"as_of": self.as_of, "title": self.title, "subtitle": self.subtitle}
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        line = f"Data as of {format_date(self.as_of)}" if self.as_of else ""
+        head = f"<strong>{_esc(self.title)}</strong><br>" if self.title else ""
+        return {MIME_META: self.payload(),
+                "text/html": f'<p class="dateline">{head}{_esc(line)}</p>',
+                "text/plain": " | ".join(x for x in (self.title, line) if x)}
+
+
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
+           "September", "October", "November", "December")
+
+
+def format_date(value: str | None) -> str:
+    """``"2025-06-30"`` -> ``"30 June 2025"`` (locale-independent); other text unchanged."""
+    if not value:
+        return ""
+    m = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})", str(value))
+    if not m or not 1 <= int(m.group(2)) <= 12:
+        return str(value)
+    return f"{int(m.group(3))} {_MONTHS[int(m.group(2)) - 1]} {m.group(1)}"
+
+
+# --------------------------------------------------------------------------------------------
+# Markup shared with the export templates
+# --------------------------------------------------------------------------------------------
+def _esc(text: Any) -> str:
+    return html.escape(str(text), quote=True)
+
+
+_URL = re.compile(r"https?://[^\s<>\"')\]]+[^\s<>\"')\].,;:]")
+
+
+def source_note_html(note: str) -> str:
+    """Escaped source note, ``Source:`` prefix added, bare http(s) URLs turned into links."""
+    text = note.strip()
+    if not text.lower().startswith("source"):
+        text = "Source: " + text
+    out, pos = [], 0
+    for m in _URL.finditer(text):
+        out.append(_esc(text[pos:m.start()]))
+        url = _esc(m.group(0))
+        out.append(f'<a href="{url}">{url}</a>')
+        pos = m.end()
+    out.append(_esc(text[pos:]))
+    return "".join(out)
+
+
+def _json_for_script(obj: Any) -> str:
+    """JSON safe inside ``<script type="application/json">`` even with hostile strings."""
+    return (_canonical(obj).replace("<", "\\u003c").replace(">", "\\u003e")
+            .replace("&", "\\u0026").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+
+
+def _canonical(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _svg_size(svg: str) -> tuple[str | None, str | None]:
+    head = svg[: svg.find(">") + 1]
+    w = re.search(r'\bwidth="([\d.]+)', head)
+    h = re.search(r'\bheight="([\d.]+)', head)
+    return (w.group(1) if w else None, h.group(1) if h else None)
+
+
+def _svg_img(svg: str, alt: str) -> str:
+    # A data: URI isolates each SVG: vl-convert reuses ids such as "clip1" in every chart,
+    # which would collide if several SVGs were inlined into one document.
+    w, h = _svg_size(svg)
+    size = (f' width="{w}"' if w else "") + (f' height="{h}"' if h else "")
+    data = base64.b64encode(svg.encode("utf-8")).decode("ascii")
+    return f'<img class="chart-image" src="data:image/svg+xml;base64,{data}"{size} alt="{_esc(alt)}">'
+
+
+def figure_html(payload: Mapping[str, Any], fig_id: str, *, interactive: bool) -> str:
+    """Export markup for a figure payload.
+
+    ``interactive=True`` (web page): the static SVG sits in a fallback block that the page's
+    script replaces with a vega-embed view; the spec travels in a JSON script element.
+    ``interactive=False`` (print): only the static vector image.
+    """
+    alt = _esc(payload["alt_text"])
+    title = payload.get("title")
+    parts = [f'<figure class="chart" id="{fig_id}" role="img" aria-label="{alt}" '
+             f'aria-describedby="{fig_id}-source">']
+    if title:
+        parts.append(f'<p class="figure-title">{_esc(title)}</p>')
+    if interactive:
+        parts.append(f'<div class="chart-view" data-spec="{fig_id}-spec"></div>')
+        parts.append(f'<div class="chart-fallback">{_svg_img(payload["svg"], payload["alt_text"])}</div>')
+    else:
+        parts.append(_svg_img(payload["svg"], payload["alt_text"]))
+    parts.append(f'<figcaption class="source-note" id="{fig_id}-source">'
+                 f'{source_note_html(payload["source_note"])}</figcaption>')
+    parts.append("</figure>")
+    if interactive:
+        parts.append(f'<script type="application/json" id="{fig_id}-spec">'
+                     f'{_json_for_script(payload["spec"])}</script>')
+    return "\n".join(parts)
+
+
+def _require_text(value: Any, cls: str, name: str) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{cls}.{name} is required and must be non-empty text, got {value!r}")

@@ -1,0 +1,102 @@
+"""The validator finds each defect of the broken corpus, exactly where it is."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from coalition_report.data import validate_data
+from conftest import FIXTURES
+
+# case -> the problems expected: (file, line, column, rule)
+EXPECTED = {
+    "missing_column": [("positions.csv", 1, "stance", "missing-column")],
+    "wrong_type": [("aid_totals.csv", 2, "value_eur", "type")],
+    "bad_date": [("meetings.csv", 3, "date", "type")],
+    "duplicate_id": [("meetings.csv", 3, "meeting_id", "primary-key"),
+                     # the renamed meeting no longer exists, so its attendance row dangles
+                     ("attendance.csv", 4, "meeting_id", "foreign-key")],
+    "dangling_source": [("positions.csv", 3, "source_id", "foreign-key")],
+    "dangling_actor": [("attendance.csv", 4, "actor_id", "foreign-key")],
+    "unknown_country": [("actors.csv", 4, "iso3", "iso-country")],
+    "unknown_currency": [("aid_announcements.csv", 2, "currency", "iso-currency")],
+    "negative_amount": [("aid_activities.csv", 3, "value_eur", "negative-amount")],
+    "ragged_rows": [("events.csv", 2, None, "row-length")],
+    "bad_quoting": [("meetings.csv", 3, None, "csv-syntax")],
+    "bom": [("sources.csv", 1, None, "encoding")],
+    "empty_file": [("claims.csv", None, None, "empty-file")],
+}
+
+
+def test_valid_fixture_has_no_problems(valid_dir):
+    assert validate_data(valid_dir) == []
+
+
+def test_corpus_covers_every_case():
+    dirs = {p.name for p in FIXTURES.iterdir() if p.is_dir() and (p / "datapackage.json").exists()}
+    assert dirs - {"valid"} == set(EXPECTED)
+
+
+@pytest.mark.parametrize("case", sorted(EXPECTED))
+def test_broken_fixture_reports_exact_problems(case):
+    problems = validate_data(FIXTURES / case)
+    got = sorted((p.file, p.line, p.column, p.rule) for p in problems)
+    assert got == sorted(EXPECTED[case], key=lambda t: (t[0], t[1] or 0, t[2] or "", t[3]))
+
+
+def test_problem_names_offending_value():
+    [p] = validate_data(FIXTURES / "unknown_currency")
+    assert p.value == "GPB"
+    assert str(p).startswith("aid_announcements.csv:2: column 'currency': value 'GPB': rule iso-currency")
+
+
+def test_all_problems_collected_in_one_pass(tmp_path, valid_dir):
+    pkg = tmp_path / "pkg"
+    shutil.copytree(valid_dir, pkg)
+    (pkg / "meetings.csv").write_text((pkg / "meetings.csv").read_text().replace("leaders,Starmer", "summit,Starmer"))
+    pos = (pkg / "positions.csv").read_text()
+    (pkg / "positions.csv").write_text(pos.replace(",oppose,", ",hostile,").replace("2025-03-15", "2025-13-15"))
+    rules = sorted((p.file, p.rule) for p in validate_data(pkg))
+    assert rules == [("meetings.csv", "enum"), ("positions.csv", "enum"), ("positions.csv", "type")]
+
+
+def test_cross_field_rules(tmp_path, valid_dir):
+    pkg = tmp_path / "pkg"
+    shutil.copytree(valid_dir, pkg)
+    acts = (pkg / "aid_activities.csv").read_text().replace("2025-03-10,false", "2025-03-10,true")
+    (pkg / "aid_activities.csv").write_text(acts)
+    fx = (pkg / "fx_rates.csv").read_text() + "GBP,2025-06-01,2026-06-30,0.86,overlapping,ecb-2025\n"
+    (pkg / "fx_rates.csv").write_text(fx)
+    got = sorted((p.file, p.line, p.rule) for p in validate_data(pkg))
+    assert got == [("aid_activities.csv", 2, "undated-flag"), ("fx_rates.csv", 6, "fx-overlap")]
+
+
+def test_multiline_cell_keeps_physical_line_numbers(tmp_path, valid_dir):
+    pkg = tmp_path / "pkg"
+    shutil.copytree(valid_dir, pkg)
+    ev = (pkg / "events.csv").read_text()
+    ev = ev.replace('"Air, sea and energy"', '"Air, sea\nand energy"')
+    ev += "bad-row,2025-03-05,,nonsense,FRA,x,,ref-001,high\n"
+    (pkg / "events.csv").write_text(ev)
+    [p] = validate_data(pkg)
+    assert (p.line, p.column, p.rule) == (4, "kind", "enum")
+
+
+def test_missing_descriptor(tmp_path):
+    [p] = validate_data(tmp_path)
+    assert p.rule == "descriptor"
+
+
+def test_frictionless_agrees_on_valid_fixture(valid_dir):
+    """An independent Table Schema implementation accepts what we accept."""
+    import frictionless
+    report = frictionless.validate(str(valid_dir / "datapackage.json"))
+    errors = [e.message for task in report.tasks for e in task.errors]
+    assert report.valid, errors
+
+
+def test_frictionless_rejects_a_broken_fixture():
+    import frictionless
+    report = frictionless.validate(str(FIXTURES / "dangling_source" / "datapackage.json"))
+    assert not report.valid
