@@ -15,7 +15,7 @@ help: ## list the targets
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade "pip>=24"
-	$(PY) -m pip install -q -c constraints.txt -e '.[test,lab]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[test]'
 	$(PY) -m ipykernel install --sys-prefix --name coalition-report --display-name "Python (coalition-report)" >/dev/null
 	touch $(STAMP)
 
@@ -35,6 +35,7 @@ test: venv system-deps ## run the whole test suite
 	$(PY) -m pytest
 
 lab: venv ## open JupyterLab on the project's kernel (package installed editable)
+	$(PY) -m pip install -q -c constraints.txt -e '.[lab]'
 	$(VENV)/bin/jupyter lab notebooks/
 
 bench: venv ## time the build against hand-run papermill + nbconvert

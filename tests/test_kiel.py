@@ -225,8 +225,6 @@ def test_reimport_is_byte_identical(tmp_path):
 
 def test_reimport_with_project_actors_csv(tmp_path):
     actors = DATA / "actors.csv"
-    if not actors.is_file() or "kiel_name" not in read(actors)[0]:
-        pytest.skip("data/actors.csv with a kiel_name column not written yet")
     result = import_kiel(KIEL, tmp_path, actors_csv=actors)
     assert result.mapping_source == str(actors)
     for name in ("aid_activities.csv", "aid_totals.csv"):

@@ -3,8 +3,10 @@
 Definitions used throughout the brief (also in the README):
 
 * **Coalition member** (as of the dataset's cut-off): a state that attended at least one coalition
-  meeting (status ``attended`` or ``observer``) and whose newest reported role is not
-  ``outside_coalition``. Organisations (EU, NATO) take part but are not counted as members.
+  meeting at leaders' level (chiefs-of-defence and planners' meetings included non-members; status ``attended`` or ``observer``) and whose newest reported role is not
+  ``outside_coalition``. Organisations (EU, NATO) take part but are not counted as members, nor is
+  Ukraine, the state the coalition supports.
+* **Same-day reports**: when two rows share a date, the higher-confidence one is the newest.
 * **Current role**: the newest ``contributions`` row per state on or before the cut-off.
 * **Aid groups**: ``Europe`` = donors Kiel flags as geographically European plus EU institutions;
   ``United States``; ``Other``.
@@ -43,6 +45,9 @@ STANCE_ORDER = ["support", "conditional", "neutral", "oppose"]
 TOPIC_LABELS = {"coalition_force": "Coalition / reassurance force", "ceasefire": "Ceasefire / truce",
                 "security_guarantees": "Security guarantees"}
 AID_TYPES = ["military", "financial", "humanitarian"]
+#: The state the coalition supports: it attends every meeting but is not a member of it.
+BENEFICIARY = "UKR"
+_CONF_RANK = {"low": 0, "medium": 1, "high": 2}
 EU_BODIES = {"eu-institutions", "epf", "eib"}
 
 
@@ -68,7 +73,9 @@ def current_roles(ds: Dataset) -> pd.DataFrame:
     Returns one row per actor with any contribution on or before the cut-off, ordered by
     role (most committed first) then name.
     """
-    c = ds.contributions.sort_values(["actor_id", "date", "contribution_id"])
+    # same-day reports: the better-sourced one wins
+    c = ds.contributions.assign(_conf=ds.contributions["confidence"].map(_CONF_RANK)).sort_values(
+        ["actor_id", "date", "_conf", "contribution_id"])
     latest = c.groupby("actor_id", as_index=False).tail(1)
     a = ds.actors[["actor_id", "name", "actor_type", "eu_member", "nato_member"]]
     out = latest.merge(a, on="actor_id", how="left")
@@ -82,10 +89,13 @@ def current_roles(ds: Dataset) -> pd.DataFrame:
 
 def coalition_members(ds: Dataset) -> pd.DataFrame:
     """States in the coalition as of the cut-off (see module docstring), with their role."""
-    att = ds.attendance[ds.attendance["status"].isin(["attended", "observer"])]
+    leaders = ds.meetings.loc[ds.meetings["level"] == "leaders", "meeting_id"]
+    att = ds.attendance[ds.attendance["status"].isin(["attended", "observer"])
+                        & ds.attendance["meeting_id"].isin(leaders)]
     states = set(ds.actors.loc[ds.actors["actor_type"] == "state", "actor_id"])
     attended = set(att["actor_id"]) & states
     roles = current_roles(ds)
+    attended.discard(BENEFICIARY)
     out = roles[roles["actor_id"].isin(attended) & (roles["role"] != "outside_coalition")]
     first = att.merge(ds.meetings[["meeting_id", "date"]], on="meeting_id").groupby("actor_id")["date"].min()
     out = out.assign(first_meeting=out["actor_id"].map(first))
@@ -114,7 +124,8 @@ def membership_by_role(ds: Dataset) -> pd.DataFrame:
 
 def attendance_matrix(ds: Dataset) -> pd.DataFrame:
     """Long table: one row per (meeting, actor) with meeting date/place and status."""
-    m = ds.meetings[["meeting_id", "date", "place", "level", "format"]]
+    m = ds.meetings[["meeting_id", "date", "place", "level", "format"]].rename(
+        columns={"level": "meeting_level", "format": "meeting_format"})
     out = ds.attendance.merge(m, on="meeting_id").merge(
         ds.actors[["actor_id", "name", "actor_type"]], on="actor_id", how="left")
     return out.sort_values(["date", "name"]).reset_index(drop=True)
@@ -133,7 +144,8 @@ def participation_by_meeting(ds: Dataset) -> pd.DataFrame:
     cl = ds.claims.dropna(subset=["meeting_id", "value"])
     cl = cl[cl["unit"].isin(["countries", "states", "participants", "leaders", "nations"])]
     rep = cl.groupby("meeting_id")["value"].agg(["min", "max"])
-    m = ds.meetings[["meeting_id", "date", "place", "level", "format", "participation_as_reported"]].copy()
+    m = ds.meetings[["meeting_id", "date", "place", "level", "format", "participation_as_reported",
+                     "source_id"]].copy()
     m["named_states"] = m["meeting_id"].map(named).fillna(0).astype(int)
     m["reported_min"] = m["meeting_id"].map(rep["min"])
     m["reported_max"] = m["meeting_id"].map(rep["max"])
@@ -289,7 +301,8 @@ def announcements(ds: Dataset, currency: str = "EUR") -> pd.DataFrame:
 
 def positions_matrix(ds: Dataset, actors: list[str] | None = None) -> pd.DataFrame:
     """Newest stance per actor and topic (long form), with date, quote and source."""
-    p = ds.positions.sort_values(["actor_id", "topic", "date", "position_id"])
+    p = ds.positions.assign(_conf=ds.positions["confidence"].map(_CONF_RANK)).sort_values(
+        ["actor_id", "topic", "date", "_conf", "position_id"])
     latest = p.groupby(["actor_id", "topic"], as_index=False).tail(1)
     if actors is not None:
         latest = latest[latest["actor_id"].isin(actors)]
