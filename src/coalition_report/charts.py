@@ -106,9 +106,52 @@ def _fx_note(ds: Dataset, currency: str) -> str:
     return f"Converted from EUR at {desc}"
 
 
+#: lon/lat box of the Europe map; countries with no point inside it are not embedded.
+_MAP_BOX = (-25.0, 33.0, 45.0, 72.0)
+
+
 @lru_cache(maxsize=1)
 def _world() -> dict:
-    return json.loads((ASSET_DIR / "world-atlas" / "countries-110m.json").read_text())
+    """Natural Earth 1:110m countries cut down to the Europe map's box.
+
+    Drawing the whole world and clipping it would embed ~1.5 MB of invisible paths in every
+    export; keeping only the countries (and arcs) that touch the box keeps the map small.
+    """
+    topo = json.loads((ASSET_DIR / "world-atlas" / "countries-110m.json").read_text())
+    (sx, sy), (tx, ty) = topo["transform"]["scale"], topo["transform"]["translate"]
+    x0, y0, x1, y1 = _MAP_BOX
+    inside = []
+    for arc in topo["arcs"]:
+        x = y = 0
+        hit = False
+        for dx, dy in arc:
+            x, y = x + dx, y + dy
+            lon, lat = x * sx + tx, y * sy + ty
+            hit = hit or (x0 <= lon <= x1 and y0 <= lat <= y1)
+        inside.append(hit)
+
+    def arc_ids(node):
+        if isinstance(node, int):
+            yield node if node >= 0 else ~node
+        else:
+            for n in node:
+                yield from arc_ids(n)
+
+    geoms = [g for g in topo["objects"]["countries"]["geometries"]
+             if any(inside[i] for i in arc_ids(g.get("arcs", [])))]
+    used = sorted({i for g in geoms for i in arc_ids(g.get("arcs", []))})
+    new_index = {old: new for new, old in enumerate(used)}
+
+    def remap(node):
+        if isinstance(node, int):
+            return new_index[node] if node >= 0 else ~new_index[~node]
+        return [remap(n) for n in node]
+
+    for g in geoms:
+        g["arcs"] = remap(g["arcs"])
+    topo["arcs"] = [topo["arcs"][i] for i in used]
+    topo["objects"] = {"countries": {"type": "GeometryCollection", "geometries": geoms}}
+    return topo
 
 
 # ---------------------------------------------------------------------------------------------
@@ -143,7 +186,7 @@ def chart_membership_map(ds: Dataset) -> Figure:
     outside = roles[~roles["actor_id"].isin(_EUROPE_VIEW)]
     counts = roles["role_label"].value_counts()
     alt_text = (f"Map of Europe colouring {len(roles)} states by their newest reported role. "
-                + "; ".join(f"{counts.get(an.ROLE_LABELS[r], 0)} {an.ROLE_LABELS[r].lower()}" for r in present)
+                + "; ".join(f"{an.ROLE_LABELS[r].lower()}: {counts.get(an.ROLE_LABELS[r], 0)}" for r in present)
                 + ". Outside the map: " + (", ".join(outside["name"]) or "none") + ".")
     return Figure(chart, alt_text=alt_text, title=None,
                   source_note=source_note(ds, _many_sources(roles["source_id"]),
@@ -264,7 +307,8 @@ def chart_aid_groups(ds: Dataset, currency: str = "EUR") -> Figure:
         tooltip=["category:N", "type:N", alt.Tooltip("value:Q", format=",.1f", title=f"{currency} bn")],
     ).properties(width=WIDTH - 150, height=alt.Step(34), title=alt.Title(
         "Who carries the load", subtitle="Total allocations since January 2022 by donor group and aid type"))
-    parts = "; ".join(f"{r.category} {fmt_money(r.allocation_total, currency)} ({r.donors} donors)"
+    parts = "; ".join(f"{r.category} {fmt_money(r.allocation_total, currency)} "
+                      f"({r.donors} donor{'s' if r.donors != 1 else ''})"
                       for r in g.itertuples())
     return Figure(chart, alt_text=f"Stacked bar chart of allocations by donor group: {parts}.",
                   source_note=source_note(ds, ["kiel-r28"], "Coalition membership from this brief's "
@@ -371,7 +415,7 @@ def chart_timeline(ds: Dataset, since: str | None = "2025-02-01") -> Figure:
     ).properties(width=WIDTH - 150, height=alt.Step(30), title=alt.Title(
         "Timeline", subtitle="Each mark is one dated event; details in the table below"))
     alt_text = (f"Timeline of {len(t)} dated events from {t['date'].min():%B %Y} to {t['date'].max():%B %Y}: "
-                + ", ".join(f"{(t['lane'] == l).sum()} {l.lower()}" for l in lanes) + ".")
+                + "; ".join(f"{l.lower()}: {(t['lane'] == l).sum()}" for l in lanes) + ".")
     return Figure(chart, alt_text=alt_text, source_note=source_note(ds, _many_sources(t["source_id"]),
                                                                      "Full list with sources in the table below"))
 
