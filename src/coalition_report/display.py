@@ -26,7 +26,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-__all__ = ["Figure", "Table", "ReportMeta", "MIME_FIGURE", "MIME_META", "CHART_FONT", "MAX_ROWS"]
+__all__ = ["Figure", "Table", "ReportMeta", "format_date", "MIME_FIGURE", "MIME_META", "CHART_FONT",
+           "MAX_ROWS"]
 
 #: Custom mimetype carrying figures and tables to the export templates.
 MIME_FIGURE = "application/vnd.coalition.figure+json"
@@ -199,15 +200,20 @@ class Table:
 
     @property
     def id(self) -> str:
-        """Stable id: a hash of the rendered table body and texts."""
-        return "table-" + hashlib.sha256(self._inner_html().encode()).hexdigest()[:12]
+        """Stable id: a hash of the rendered table and its source note."""
+        return self._render()[0]
 
     def to_html(self) -> str:
         """``<figure class="table"><table>…</table><figcaption>Source…</figcaption></figure>``."""
-        tid = self.id
-        return (f'<figure class="table" id="{tid}">\n{self._inner_html()}'
-                f'<figcaption class="source-note">{source_note_html(self.source_note)}'
-                f'</figcaption>\n</figure>')
+        return self._render()[1]
+
+    def _render(self) -> tuple[str, str]:
+        inner = self._inner_html()
+        note = source_note_html(self.source_note)
+        tid = "table-" + hashlib.sha256(f"{inner}\0{note}".encode()).hexdigest()[:12]
+        markup = (f'<figure class="table" id="{tid}">\n{inner}'
+                  f'<figcaption class="source-note">{note}</figcaption>\n</figure>')
+        return tid, markup
 
     def _inner_html(self) -> str:
         import pandas as pd
@@ -242,12 +248,13 @@ class Table:
 
     def payload(self) -> dict:
         """The :data:`MIME_FIGURE` payload the export templates consume."""
-        return {"kind": "table", "id": self.id, "caption": self.caption,
-                "source_note": self.source_note, "html": self.to_html()}
+        tid, markup = self._render()
+        return {"kind": "table", "id": tid, "caption": self.caption,
+                "source_note": self.source_note, "html": markup}
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
-        body = self.to_html()
-        return {"text/html": body, MIME_FIGURE: self.payload(),
+        payload = self.payload()
+        return {"text/html": payload["html"], MIME_FIGURE: payload,
                 "text/plain": f"<Table {self.caption}: {len(self.frame)} rows>"}
 
 
@@ -259,7 +266,8 @@ def _column_label(col: Any) -> str:
 
 def _cell_attrs(how: str, missing: bool = False) -> str:
     # Classes for our stylesheets, inline style so JupyterLab (without them) aligns too.
-    classes = [c for c in ({"right": "num", "center": "center"}.get(how), "na" if missing else None) if c]
+    align_class = {"right": "num", "center": "center"}.get(how)
+    classes = [c for c in (align_class, "na" if missing else None) if c]
     style = f' style="text-align:{how}"' if how != "left" else ""
     return style + (f' class="{" ".join(classes)}"' if classes else "")
 
@@ -406,7 +414,8 @@ def _svg_img(svg: str, alt: str) -> str:
     w, h = _svg_size(svg)
     size = (f' width="{w}"' if w else "") + (f' height="{h}"' if h else "")
     data = base64.b64encode(svg.encode("utf-8")).decode("ascii")
-    return f'<img class="chart-image" src="data:image/svg+xml;base64,{data}"{size} alt="{_esc(alt)}">'
+    return (f'<img class="chart-image" src="data:image/svg+xml;base64,{data}"{size} '
+            f'alt="{_esc(alt)}">')
 
 
 def figure_html(payload: Mapping[str, Any], fig_id: str, *, interactive: bool) -> str:
@@ -424,7 +433,8 @@ def figure_html(payload: Mapping[str, Any], fig_id: str, *, interactive: bool) -
         parts.append(f'<p class="figure-title">{_esc(title)}</p>')
     if interactive:
         parts.append(f'<div class="chart-view" data-spec="{fig_id}-spec"></div>')
-        parts.append(f'<div class="chart-fallback">{_svg_img(payload["svg"], payload["alt_text"])}</div>')
+        fallback = _svg_img(payload["svg"], payload["alt_text"])
+        parts.append(f'<div class="chart-fallback">{fallback}</div>')
     else:
         parts.append(_svg_img(payload["svg"], payload["alt_text"]))
     parts.append(f'<figcaption class="source-note" id="{fig_id}-source">'

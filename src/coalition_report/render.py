@@ -1,0 +1,1058 @@
+"""Rendering engine: parameterized notebook -> offline HTML page + A4 PDF + manifest.
+
+Pipeline (one progress line per step on stderr)::
+
+    validate  parameters checked against the notebook's spec (table below), data hashed
+    execute   papermill, explicit kernel, kernel cwd = the notebook's folder
+    html      nbconvert, template ``coalition_html`` (extends ``lab``): no code, no prompts,
+              no CDN; vega-embed bundle inlined once; charts drawn from their specs
+    pdf       nbconvert, template ``coalition_print`` -> WeasyPrint (A4, title page,
+              contents with page numbers, running header, "Page N of M")
+    manifest  parameters, data hash, versions, timings, output sizes and hashes
+
+Everything is written into a temporary folder inside ``out_dir`` and moved into place with
+``os.replace`` only after every step succeeded, so a failed or interrupted build never touches
+the last good outputs. A failing cell raises :class:`~coalition_report.errors.BuildError` and the
+executed notebook is kept in ``out_dir/.failed/<basename>.ipynb``.
+
+Title page convention
+---------------------
+* **Static** (the usual case): the notebook's first markdown cell is its *title cell* when it
+  starts with a level-1 heading (``# Title``). The heading is the report title; the rest of that
+  cell (markdown) is the subtitle. The exports lift the title cell out of the body.
+* **Run time**: a code cell may display :class:`coalition_report.display.ReportMeta`
+  (``as_of``, ``title``, ``subtitle``); fields that are not ``None`` override the title cell.
+  This is how the resolved as-of date (``as_of=""`` means "newest date in the data") and
+  parameter-dependent titles ("Country profile: France") reach the title page and running
+  header. Without it, a non-empty ``as_of`` parameter is used as the date.
+* Cells tagged ``parameters``, ``injected-parameters`` or ``remove-cell`` never reach the
+  exports, nor do stderr streams (warnings stay in the executed notebook).
+
+Reproducibility: no wall-clock time is written anywhere except ``SOURCE_DATE_EPOCH`` (HTML/PDF
+``dcterms.created`` and the manifest's ``built_at``); chart and table ids are content hashes;
+cell ids are renumbered. Two builds with the same inputs give byte-identical HTML and PDF.
+The manifest differs only in its step timings.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import html as _html
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+
+from . import __version__, config
+from . import display as _display
+from .errors import BuildError, ParameterError
+
+__all__ = [
+    "Param", "Rule", "NotebookSpec", "NOTEBOOKS", "REQUIRED", "get_notebook",
+    "one_of", "int_between", "iso_date", "iso3", "directory",
+    "validate_params", "render_report", "BuildResult", "hash_directory", "ensure_kernelspec",
+    "KERNEL_NAME", "FORMATS",
+]
+
+KERNEL_NAME = "coalition-report"
+FORMATS = ("html", "pdf", "ipynb")
+_STEPS = ("validate", "execute", "html", "pdf", "manifest")
+_DROP_TAGS = {"parameters", "injected-parameters", "remove-cell", "papermill-error-cell-tag"}
+_TOC_MARKER = "<!--coalition-report:toc-->"
+# Inserted after nbconvert, which re-parses its whole output with BeautifulSoup: keeping the
+# ~0.9 MB bundle out of that pass saves time and guarantees the script is inlined verbatim.
+_BUNDLE_MARKER = "/*coalition-report:vega-bundle*/"
+_MAX_TEXT = 1000
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+# ============================================================================================
+# Parameter specs (table-driven)
+# ============================================================================================
+class _Required:
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+#: Marks a parameter without default: callers must pass it.
+REQUIRED: Any = _Required()
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A value rule: ``check(value)`` returns the normalised value or raises ``ValueError``.
+
+    ``description`` is shown in error messages; ``allowed`` (a tuple or a zero-argument
+    callable, evaluated lazily) lists the accepted values when that list is short enough to help.
+    """
+
+    description: str
+    check: Callable[[Any], Any]
+    allowed: tuple | Callable[[], Iterable[Any]] | None = None
+
+    def allowed_values(self) -> list[str] | None:
+        if self.allowed is None:
+            return None
+        values = self.allowed() if callable(self.allowed) else self.allowed
+        return sorted(str(v) for v in values)
+
+
+@dataclass(frozen=True)
+class Param:
+    """One notebook parameter: name, Python type (str/int/float/bool), default, rule."""
+
+    name: str
+    type: type
+    default: Any = REQUIRED
+    rule: Rule | None = None
+    help: str = ""
+    #: Shown in the report colophon; off for machine-specific values such as paths.
+    public: bool = True
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+
+def one_of(*values: Any) -> Rule:
+    """Value must be one of ``values``."""
+    allowed = tuple(values)
+
+    def check(v: Any) -> Any:
+        if v not in allowed:
+            raise ValueError(f"{v!r} is not allowed")
+        return v
+
+    return Rule(f"one of {', '.join(map(str, allowed))}", check, allowed)
+
+
+def int_between(lo: int, hi: int) -> Rule:
+    """Integer ``lo <= value <= hi``."""
+
+    def check(v: int) -> int:
+        if not lo <= v <= hi:
+            raise ValueError(f"{v} is out of range")
+        return v
+
+    return Rule(f"integer from {lo} to {hi}", check)
+
+
+def iso_date(*, allow_empty: bool = True,
+             bounds: Callable[[], tuple[str, str]] | None = None) -> Rule:
+    """ISO date ``YYYY-MM-DD`` (a real calendar day); ``""`` allowed when ``allow_empty``.
+
+    ``bounds`` may return ``(first, last)`` ISO dates, e.g. the date range of the data.
+    """
+
+    def check(v: str) -> str:
+        if v == "" and allow_empty:
+            return v
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", v):
+            raise ValueError(f"{v!r} is not an ISO date YYYY-MM-DD")
+        try:
+            date.fromisoformat(v)
+        except ValueError:
+            raise ValueError(f"{v!r} is not a calendar date") from None
+        if bounds is not None:
+            lo, hi = bounds()
+            if not str(lo) <= v <= str(hi):
+                raise ValueError(f"{v} is outside the data's range {lo} .. {hi}")
+        return v
+
+    desc = "ISO date YYYY-MM-DD" + (' or "" (newest date in the data)' if allow_empty else "")
+    return Rule(desc, check)
+
+
+def iso3(*, valid: Callable[[], Iterable[str]] | None = None) -> Rule:
+    """ISO 3166-1 alpha-3 code (upper-cased); with ``valid``, also one of ``valid()``."""
+
+    def check(v: str) -> str:
+        code = v.strip().upper()
+        if not re.fullmatch(r"[A-Z]{3}", code):
+            raise ValueError(f"{v!r} is not a three-letter ISO 3166-1 alpha-3 code")
+        if valid is not None and code not in set(valid()):
+            raise ValueError(f"{code} is not a known country")
+        return code
+
+    return Rule("ISO 3166-1 alpha-3 code, e.g. FRA", check, valid)
+
+
+def directory(*, allow_empty: bool = True) -> Rule:
+    """An existing directory, returned as an absolute path; ``""`` = default when allowed."""
+
+    def check(v: str) -> str:
+        if v == "" and allow_empty:
+            return v
+        path = Path(v).expanduser()
+        if not path.is_dir():
+            raise ValueError(f"{v!r} is not an existing directory")
+        # Absolute, because the kernel runs in the notebooks folder, not the caller's cwd.
+        return str(path.resolve())
+
+    return Rule("path of an existing directory" + (' or "" (default)' if allow_empty else ""),
+                check)
+
+
+@dataclass(frozen=True)
+class NotebookSpec:
+    """A renderable notebook: its parameters and where it lives.
+
+    ``path`` defaults to ``<notebook_dir>/<name>.ipynb``. ``basename`` is the output file stem,
+    a ``str.format`` pattern over ``notebook`` and the parameter values.
+    """
+
+    name: str
+    params: tuple[Param, ...]
+    path: Path | None = None
+    basename: str = "{notebook}"
+    description: str = ""
+
+    def param(self, name: str) -> Param:
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    def resolve_path(self, notebook_dir: str | Path | None = None) -> Path:
+        if self.path is not None:
+            return Path(self.path)
+        return Path(notebook_dir or config.NOTEBOOK_DIR) / f"{self.name}.ipynb"
+
+
+_AS_OF = Param("as_of", str, "", iso_date(), "cut-off date; \"\" = newest date in the data")
+_CURRENCY = Param("currency", str, "EUR", one_of("EUR", "USD", "GBP"), "display currency")
+_DATA_DIR = Param("data_dir", str, "", directory(), "data package folder; \"\" = default",
+                  public=False)
+
+#: The notebook registry. Adjust freely: e.g. wire the country list with
+#: ``Param("country", str, REQUIRED, iso3(valid=lambda: set_of_codes()))``.
+NOTEBOOKS: dict[str, NotebookSpec] = {
+    "coalition_brief": NotebookSpec(
+        "coalition_brief",
+        (_AS_OF, _CURRENCY, _DATA_DIR,
+         Param("top_n", int, 15, int_between(5, 40), "donors shown in rankings")),
+        description="Policy brief on the coalition of the willing supporting Ukraine"),
+    "country_profile": NotebookSpec(
+        "country_profile",
+        (Param("country", str, REQUIRED, iso3(), "ISO 3166-1 alpha-3 code"),
+         _AS_OF, _CURRENCY, _DATA_DIR),
+        basename="country_profile-{country}",
+        description="One coalition member: contributions, aid and positions"),
+}
+
+
+def get_notebook(notebook: str | NotebookSpec) -> NotebookSpec:
+    """Look a notebook up in :data:`NOTEBOOKS` (a :class:`NotebookSpec` passes through)."""
+    if isinstance(notebook, NotebookSpec):
+        return notebook
+    try:
+        return NOTEBOOKS[notebook]
+    except (KeyError, TypeError):
+        err = ParameterError("notebook", notebook,
+                             f"unknown notebook; known: {', '.join(sorted(NOTEBOOKS))}")
+        err.notebook, err.rule, err.allowed = None, "registered notebook", sorted(NOTEBOOKS)
+        raise err from None
+
+
+def _param_error(spec: NotebookSpec, name: str, value: Any, problem: str,
+                 rule: str | None = None, allowed: list[str] | None = None) -> ParameterError:
+    parts = [f"notebook {spec.name!r}", problem]
+    if rule:
+        parts.append(f"rule: {rule}")
+    if allowed:
+        shown = ", ".join(allowed[:40]) + (" …" if len(allowed) > 40 else "")
+        parts.append(f"allowed: {shown}")
+    err = ParameterError(name, value, "; ".join(parts))
+    err.notebook, err.rule, err.allowed = spec.name, rule, allowed
+    return err
+
+
+def validate_params(notebook: str | NotebookSpec,
+                    params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Check parameters against the notebook's spec; return all of them, defaults filled in.
+
+    Values must be plain JSON scalars (str, int, float, bool, None): nothing else is ever
+    handed to papermill, which writes them into the notebook as Python literals. Integer
+    parameters also accept decimal strings (``"10"``) because command lines pass strings.
+
+    Raises
+    ------
+    ParameterError
+        Unknown name, missing required parameter, wrong type or a value breaking its rule; the
+        message names the notebook, parameter, value, rule and (when short) allowed values.
+    """
+    spec = get_notebook(notebook)
+    params = dict(params or {})
+    known = [p.name for p in spec.params]
+    for name in params:
+        if name not in known:
+            raise _param_error(spec, name, params[name], "unknown parameter",
+                               "known parameters", known)
+    out: dict[str, Any] = {}
+    for p in spec.params:
+        if p.name not in params:
+            if p.required:
+                raise _param_error(spec, p.name, None, "required parameter is missing",
+                                   p.rule.description if p.rule else None,
+                                   _allowed(p))
+            out[p.name] = p.default
+            continue
+        out[p.name] = _check_value(spec, p, params[p.name])
+    return out
+
+
+def _allowed(p: Param) -> list[str] | None:
+    try:
+        return p.rule.allowed_values() if p.rule else None
+    except Exception:  # a lazily wired list that cannot load must not hide the real error
+        return None
+
+
+def _check_value(spec: NotebookSpec, p: Param, value: Any) -> Any:
+    rule_desc = p.rule.description if p.rule else None
+    if value is not None and not isinstance(value, (str, int, float, bool)):
+        raise _param_error(spec, p.name, value,
+                           f"must be a plain JSON scalar, not {type(value).__name__}", rule_desc)
+    if isinstance(value, str):
+        if len(value) > _MAX_TEXT:
+            raise _param_error(spec, p.name, value[:60] + "…", f"longer than {_MAX_TEXT} chars")
+        if _CONTROL.search(value):
+            raise _param_error(spec, p.name, value, "contains control characters", rule_desc)
+    if p.type is int and isinstance(value, str) and re.fullmatch(r"[+-]?\d{1,12}", value.strip()):
+        value = int(value.strip())
+    if p.type is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    type_ok = isinstance(value, p.type) and not (p.type is not bool and isinstance(value, bool))
+    if not type_ok:
+        raise _param_error(spec, p.name, value, f"must be {p.type.__name__}", rule_desc,
+                           _allowed(p))
+    if p.type is float and not (value == value and abs(value) != float("inf")):
+        raise _param_error(spec, p.name, value, "must be a finite number", rule_desc)
+    if p.rule is not None:
+        try:
+            value = p.rule.check(value)
+        except ValueError as exc:
+            raise _param_error(spec, p.name, value, str(exc), rule_desc, _allowed(p)) from None
+        except Exception as exc:  # a wired-in list (countries, date range) failed to load
+            raise _param_error(spec, p.name, value,
+                               f"cannot be checked: {type(exc).__name__}: {exc}",
+                               rule_desc) from exc
+    return value
+
+
+# ============================================================================================
+# Build result, hashing, kernel
+# ============================================================================================
+@dataclass
+class BuildResult:
+    """What :func:`render_report` produced."""
+
+    notebook: str
+    params: dict[str, Any]
+    out_dir: Path
+    outputs: dict[str, Path]
+    manifest_path: Path
+    timings: dict[str, float]
+    data_hash: str | None
+    title: str = ""
+    as_of: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def hash_directory(path: str | Path) -> str:
+    """One sha256 over a folder: sorted relative POSIX paths, each with its file's sha256.
+
+    Hidden entries (names starting with ``.``) and ``__pycache__`` are skipped; symlinked
+    folders are not followed. Renaming, adding, removing or editing any file changes the hash.
+    """
+    root = Path(path)
+    if not root.is_dir():
+        raise FileNotFoundError(f"not a directory: {root}")
+    files = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".") and d != "__pycache__"]
+        for name in filenames:
+            if not name.startswith("."):
+                full = Path(dirpath) / name
+                files.append((full.relative_to(root).as_posix(), full))
+    h = hashlib.sha256()
+    for rel, full in sorted(files):
+        h.update(f"{rel}\0{_sha256_file(full)}\n".encode("utf-8"))
+    return h.hexdigest()
+
+
+def ensure_kernelspec(name: str = KERNEL_NAME) -> str:
+    """Make sure kernel ``name`` runs *this* interpreter; install it into ``sys.prefix`` if not.
+
+    Returns the kernel name to use. The spec pins ``PYTHONHASHSEED=0`` so set iteration order,
+    and with it any output that depends on it, is the same in every build.
+    """
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    def matches(kname: str) -> bool:
+        try:
+            spec = KernelSpecManager().get_kernel_spec(kname)
+        except NoSuchKernel:
+            return False
+        return bool(spec.argv) and os.path.abspath(spec.argv[0]) == os.path.abspath(sys.executable)
+
+    if matches(name):
+        return name
+    target = Path(sys.prefix) / "share" / "jupyter" / "kernels" / name
+    if _install_kernelspec(target, name) and matches(name):
+        return name
+    # A spec of that name elsewhere (user dir) shadows ours: use an interpreter-specific name.
+    alt = f"{name}-{hashlib.sha256(sys.executable.encode()).hexdigest()[:8]}"
+    if not matches(alt):
+        _install_kernelspec(Path(sys.prefix) / "share" / "jupyter" / "kernels" / alt, alt)
+    return alt
+
+
+def _install_kernelspec(target: Path, name: str) -> bool:
+    spec = {
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": f"Python ({name})",
+        "language": "python",
+        "env": {"PYTHONHASHSEED": "0"},
+        "metadata": {"debugger": True},
+    }
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        tmp = target / f".kernel.json.{os.getpid()}"
+        tmp.write_text(json.dumps(spec, indent=1))
+        os.replace(tmp, target / "kernel.json")  # atomic: parallel builds never see half a file
+        return True
+    except OSError:
+        return False
+
+
+# ============================================================================================
+# Progress
+# ============================================================================================
+class _Progress:
+    def __init__(self, enabled: bool, label: str):
+        self.console = None
+        self.label = label
+        self.timings: dict[str, float] = {}
+        if enabled:
+            from rich.console import Console
+
+            self.console = Console(stderr=True, highlight=False)
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        n = _STEPS.index(name) + 1 if name in _STEPS else 0
+        t0 = time.perf_counter()
+        status = None
+        if self.console is not None and self.console.is_terminal:
+            status = self.console.status(f"[{n}/{len(_STEPS)}] {self.label}: {name} …")
+            status.start()
+        try:
+            yield
+        except BaseException:
+            if status:
+                status.stop()
+            if self.console is not None:
+                self.console.print(f"[red]✗[/red] [{n}/{len(_STEPS)}] {name:<8} "
+                                   f"{time.perf_counter() - t0:6.2f}s  failed")
+            raise
+        dt = time.perf_counter() - t0
+        self.timings[name] = round(dt, 3)
+        if status:
+            status.stop()
+        if self.console is not None:
+            self.console.print(f"[green]✓[/green] [{n}/{len(_STEPS)}] {name:<8} {dt:6.2f}s")
+
+    def say(self, text: str) -> None:
+        if self.console is not None:
+            self.console.print(text)
+
+
+# ============================================================================================
+# Execution
+# ============================================================================================
+def _execute(nb_path: Path, params: dict, out_nb: Path, kernel: str,
+             timeout: int | None) -> Any:
+    import papermill as pm
+    from traitlets.config import Config
+
+    # IPC sockets in a private (0700) temp folder instead of loopback TCP: no port is open to
+    # other local users, and ipykernel stops warning about unencrypted TCP on every build.
+    # The socket prefix must be absolute (manager and kernel have different cwds) and short
+    # (Unix socket paths are limited to ~107 bytes), hence its own folder under TMPDIR.
+    ipc_dir = tempfile.mkdtemp(prefix="cr-ipc-")
+    cfg = Config({"KernelManager": {"transport": "ipc", "ip": os.path.join(ipc_dir, "k")}})
+    if len(ipc_dir) > 80:  # an unusually long TMPDIR: fall back to loopback TCP
+        cfg = Config()
+    try:
+        return pm.execute_notebook(
+            str(nb_path), str(out_nb), parameters=params, kernel_name=kernel,
+            language="python", progress_bar=False, log_output=False, start_timeout=120,
+            execution_timeout=timeout,
+            # nbclient starts the kernel in resources.metadata.path: no process-wide chdir.
+            resources={"metadata": {"path": str(nb_path.parent)}}, config=cfg)
+    finally:
+        shutil.rmtree(ipc_dir, ignore_errors=True)
+
+
+def _failed_cell_number(executed: Path, source: Path, exc: Any) -> int | None:
+    """1-based position of the failing cell in the *source* notebook (all cell types)."""
+    import nbformat
+
+    try:
+        ran = nbformat.read(str(executed), as_version=4)
+        src = nbformat.read(str(source), as_version=4)
+        failed_id = None
+        for cell in ran.cells:
+            if "papermill-error-cell-tag" in cell.metadata.get("tags", []):
+                continue
+            if any(o.get("output_type") == "error" for o in cell.get("outputs", [])) or \
+                    cell.metadata.get("papermill", {}).get("exception"):
+                failed_id = cell.get("id")
+                break
+        for i, cell in enumerate(src.cells):
+            if failed_id and cell.get("id") == failed_id:
+                return i + 1
+    except Exception:
+        pass
+    # Fallback: papermill's 0-based index counts its injected-parameters cell, which sits
+    # before every cell that can fail after the parameters; so it equals the 1-based position.
+    idx = getattr(exc, "cell_index", None)
+    return None if idx is None else idx
+
+
+# ============================================================================================
+# Export preparation
+# ============================================================================================
+@dataclass
+class _Meta:
+    title: str
+    subtitle_md: str | None
+    subtitle_text: str | None
+    as_of: str | None
+
+
+def _title_cell(nb: Any) -> tuple[int | None, str | None, str | None]:
+    """Index, title and subtitle markdown of the title cell (first markdown cell, ``# `` first)."""
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "markdown":
+            continue
+        text = cell.source.lstrip()
+        m = re.match(r"#[ \t]+(.+?)[ \t#]*(?:\n|$)", text)
+        if not m:
+            return None, None, None
+        rest = text[m.end():].strip()
+        return i, m.group(1).strip(), rest or None
+    return None, None, None
+
+
+def _collect_meta(nb: Any, spec: NotebookSpec, params: Mapping[str, Any]) -> _Meta:
+    _, title, sub_md = _title_cell(nb)
+    fields: dict[str, Any] = {}
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            if _display.MIME_META in data:
+                for k, v in dict(data[_display.MIME_META]).items():
+                    if v is not None:
+                        fields[k] = v
+    as_of = fields.get("as_of") or (params.get("as_of") or None)
+    if fields.get("title"):
+        title = _md_escape(str(fields["title"]))
+    if fields.get("subtitle"):
+        sub_md = _md_escape(str(fields["subtitle"]))
+    title = _strip_tags(_markdown(title)) if title else spec.name.replace("_", " ").capitalize()
+    sub_text = _strip_tags(_markdown(sub_md)) if sub_md else None
+    return _Meta(title, sub_md, sub_text, str(as_of) if as_of else None)
+
+
+def _md_escape(text: str) -> str:
+    # Run-time subtitles are plain text: escape so data never becomes markup.
+    return _html.escape(text).replace("\\", "\\\\").replace("*", "\\*").replace("_", "\\_")
+
+
+def _markdown(md: str) -> str:
+    from nbconvert.filters import markdown2html
+
+    return markdown2html(md)
+
+
+def _strip_tags(text: str) -> str:
+    return " ".join(_html.unescape(re.sub(r"<[^>]+>", " ", text)).split())
+
+
+def _prepare(nb: Any, *, interactive: bool) -> tuple[Any, dict[str, int]]:
+    """Copy of ``nb`` ready for a template: custom outputs turned into export markup."""
+    nb = copy.deepcopy(nb)
+    title_idx, _, _ = _title_cell(nb)
+    seen: dict[str, int] = {}
+    counts = {"charts": 0, "tables": 0, "stderr_dropped": 0}
+    cells = []
+    for i, cell in enumerate(nb.cells):
+        if i == title_idx or _DROP_TAGS & set(cell.metadata.get("tags", [])):
+            continue
+        if cell.cell_type == "code":
+            outputs = []
+            for out in cell.get("outputs", []):
+                if out.get("output_type") == "stream" and out.get("name") == "stderr":
+                    counts["stderr_dropped"] += 1
+                    continue
+                data = out.get("data", {})
+                if _display.MIME_META in data:
+                    continue
+                if _display.MIME_FIGURE in data:
+                    payload = data[_display.MIME_FIGURE]
+                    uid = _unique(str(payload.get("id", "figure")), seen)
+                    if payload.get("kind") == "table":
+                        markup = _retarget_id(payload["html"], payload["id"], uid)
+                        counts["tables"] += 1
+                    else:
+                        markup = _display.figure_html(payload, uid, interactive=interactive)
+                        counts["charts"] += 1
+                    out = {"output_type": "display_data", "metadata": {},
+                           "data": {"text/html": markup}}
+                outputs.append(out)
+            if not outputs:
+                continue
+            cell.outputs = outputs
+            cell.execution_count = None
+        cells.append(cell)
+    for n, cell in enumerate(cells):
+        cell["id"] = f"c{n}"  # stable ids: papermill's injected cell gets a random one
+    nb.cells = cells
+    return nb, counts
+
+
+def _unique(base: str, seen: dict[str, int]) -> str:
+    seen[base] = seen.get(base, 0) + 1
+    return base if seen[base] == 1 else f"{base}-{seen[base]}"
+
+
+def _retarget_id(markup: str, old: str, new: str) -> str:
+    return markup if old == new else markup.replace(f'id="{old}"', f'id="{new}"', 1)
+
+
+_HEADING = re.compile(r"<h([1-6])([^>]*?)\bid=\"([^\"]*)\"([^>]*)>(.*?)</h\1>", re.S)
+_ANCHOR = re.compile(r'<a class="anchor-link" href="#[^"]*">.*?</a>', re.S)
+
+
+def _finish(page: str, *, print_mode: bool) -> str:
+    """Unique heading ids, a contents list from the body's h2/h3, anchor links for print."""
+    start = page.find("<main")
+    head, body = page[:start], page[start:]
+    seen: dict[str, int] = {}
+    toc: list[tuple[int, str, str]] = []
+
+    def fix(m: re.Match) -> str:
+        level, pre, hid, post, inner = m.groups()
+        new = _unique(hid, seen)
+        inner = inner.replace(f'href="#{hid}"', f'href="#{new}"')
+        if print_mode:
+            inner = _ANCHOR.sub("", inner)
+        if level in ("2", "3"):
+            toc.append((int(level), new, _strip_tags(_ANCHOR.sub("", inner))))
+        return f'<h{level}{pre}id="{new}"{post}>{inner}</h{level}>'
+
+    body = _HEADING.sub(fix, body)
+    return head.replace(_TOC_MARKER, _toc_html(toc)) + body
+
+
+def _toc_html(entries: list[tuple[int, str, str]]) -> str:
+    if not entries:
+        return ""
+    out = ['<nav class="toc" aria-labelledby="toc-heading">',
+           '<h2 class="toc-heading" id="toc-heading">Contents</h2>', "<ol>"]
+    open_sub = False
+    for i, (level, hid, text) in enumerate(entries):
+        # ``hid`` is copied from an id attribute nbconvert already escaped: do not re-escape.
+        link = f'<a href="#{hid}">{_html.escape(text)}</a>'
+        if level == 3 and i > 0:
+            if not open_sub:
+                out[-1] = out[-1].removesuffix("</li>")
+                out.append("<ol>")
+                open_sub = True
+            out.append(f"<li>{link}</li>")
+        else:
+            if open_sub:
+                out.append("</ol></li>")
+                open_sub = False
+            out.append(f"<li>{link}</li>")
+    if open_sub:
+        out.append("</ol></li>")
+    out += ["</ol>", "</nav>"]
+    return "\n".join(out)
+
+
+# ============================================================================================
+# HTML / PDF export
+# ============================================================================================
+_CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+        "img-src data:; font-src data:; base-uri 'none'; form-action 'none'")
+_BUNDLE: dict[str, str] = {}
+
+
+def _vega_bundle() -> str:
+    """vega + vega-lite + vega-embed as one script, cached in-process and on disk."""
+    from importlib.metadata import version
+
+    vl = _display.vl_version()
+    key = f"vlc{version('vl-convert-python')}-vl{vl}"
+    if key in _BUNDLE:
+        return _BUNDLE[key]
+    cache_root = os.environ.get("COALITION_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "coalition-report")
+    cache = Path(cache_root) / f"vega-bundle-{key}.js"
+    text = None
+    try:
+        text = cache.read_text(encoding="utf-8")
+        if "vegaEmbed" not in text:
+            text = None
+    except OSError:
+        pass
+    if text is None:
+        import vl_convert as vlc
+
+        text = vlc.javascript_bundle(vl_version=vl)
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_name(f".{cache.name}.{os.getpid()}")
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, cache)
+        except OSError:
+            pass
+    # Inline <script>: a literal "</script" would end it early.
+    text = re.sub(r"</(script)", r"<\\/\1", text, flags=re.I)
+    _BUNDLE[key] = text
+    return text
+
+
+def _source_date() -> str | None:
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if not epoch:
+        return None
+    try:
+        return datetime.fromtimestamp(int(epoch), tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+def _page_context(meta: _Meta, spec: NotebookSpec, params: Mapping[str, Any],
+                  data_hash: str | None) -> dict[str, Any]:
+    public = [(p.name, params[p.name]) for p in spec.params if p.public and p.name in params]
+    shown = ", ".join(f"{k}={_html.escape(str(v)) if v != '' else '(default)'}" for k, v in public)
+    colophon = f"Built with coalition-report {_html.escape(__version__)}"
+    if data_hash:
+        colophon += f" from data snapshot sha256:{data_hash[:12]}"
+    if shown:
+        colophon += f" · parameters: {shown}"
+    return {
+        "lang": "en",
+        "title": meta.title,
+        "subtitle_html": _markdown(meta.subtitle_md) if meta.subtitle_md else "",
+        "subtitle_text": meta.subtitle_text or "",
+        "as_of": meta.as_of or "",
+        "as_of_long": _display.format_date(meta.as_of) if meta.as_of else "",
+        "version": __version__,
+        "created": _source_date(),
+        "csp": _CSP,
+        "toc_marker": _TOC_MARKER,
+        "colophon_html": colophon + ".",
+        "n_charts": 0,
+        "bundle_marker": _BUNDLE_MARKER,
+    }
+
+
+def _exporter(template: str) -> Any:
+    from nbconvert import HTMLExporter
+
+    return HTMLExporter(
+        template_name=template, extra_template_basedirs=[str(config.TEMPLATE_DIR)],
+        exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
+        embed_images=True, sanitize_html=False, anchor_link_text="¶")
+
+
+def _export_html(nb: Any, ctx: dict, nb_dir: Path, name: str) -> tuple[str, dict]:
+    prepared, counts = _prepare(nb, interactive=True)
+    ctx = dict(ctx, n_charts=counts["charts"])
+    body, _ = _exporter("coalition_html").from_notebook_node(
+        prepared, resources={"cr": ctx, "metadata": {"name": name, "path": str(nb_dir)}})
+    page = _finish(body, print_mode=False)
+    _assert_offline(page)
+    if counts["charts"]:
+        head, sep, tail = page.rpartition(_BUNDLE_MARKER)
+        page = head + _vega_bundle() + tail
+    return page, counts
+
+
+_EXTERNAL = re.compile(
+    r"""<(?!a\b)[a-z][^>]*?\s(?:src|srcset|poster|data)\s*=\s*["']?(?!data:)([^"'\s>]+)""",
+    re.I)
+
+
+def _assert_offline(page: str) -> None:
+    """Fail the build if the page would load anything (image, frame, ...) from elsewhere."""
+    body = page[page.find("<body"):]
+    m = _EXTERNAL.search(body)
+    if m:
+        raise ValueError(f"the page would load {m.group(1)[:120]!r}, which is not embedded; "
+                         "use a local file in a markdown image (it gets inlined) or remove it")
+
+
+def _export_print_html(nb: Any, ctx: dict, nb_dir: Path, name: str) -> str:
+    prepared, _ = _prepare(nb, interactive=False)
+    body, _ = _exporter("coalition_print").from_notebook_node(
+        prepared, resources={"cr": ctx, "metadata": {"name": name, "path": str(nb_dir)}})
+    return _finish(body, print_mode=True)
+
+
+def _write_pdf(print_html: str, target: Path, base_dir: Path) -> None:
+    from weasyprint import HTML
+    from weasyprint.urls import URLFetcher
+
+    # Only embedded data: URIs: the build never reaches the network or arbitrary files.
+    fetcher = URLFetcher(allowed_protocols={"data"})
+    HTML(string=print_html, base_url=str(base_dir) + os.sep, url_fetcher=fetcher).write_pdf(
+        # pdf_tags: a structure tree (headings, tables, chart alt text) for screen readers.
+        str(target), presentational_hints=True, pdf_identifier=False, pdf_tags=True)
+
+
+# ============================================================================================
+# Manifest
+# ============================================================================================
+_LIBS = (("python", None), ("pandas", "pandas"), ("altair", "altair"),
+         ("vl-convert", "vl-convert-python"), ("papermill", "papermill"),
+         ("nbconvert", "nbconvert"), ("weasyprint", "weasyprint"))
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for label, dist in _LIBS:
+        if dist is None:
+            out[label] = ".".join(map(str, sys.version_info[:3]))
+            continue
+        try:
+            out[label] = version(dist)
+        except PackageNotFoundError:
+            out[label] = None
+    out["vega-lite"] = _display.vl_version()
+    return out
+
+
+def _display_path(path: Path) -> str:
+    try:
+        return path.resolve().relative_to(config.PROJECT_DIR.resolve()).as_posix()
+    except ValueError:
+        return str(path.resolve())
+
+
+# ============================================================================================
+# render_report
+# ============================================================================================
+def render_report(notebook: str | NotebookSpec, params: Mapping[str, Any] | None = None, *,
+                  out_dir: str | Path | None = None,
+                  formats: Sequence[str] = ("html", "pdf"),
+                  basename: str | None = None,
+                  progress: bool = True,
+                  notebook_dir: str | Path | None = None,
+                  data_hash: str | None = None,
+                  kernel_name: str | None = None,
+                  timeout: int | None = 1800,
+                  manifest_name: str = "manifest.json") -> BuildResult:
+    """Execute a notebook and export it; publish outputs only if every step succeeds.
+
+    Parameters
+    ----------
+    notebook : str or NotebookSpec
+        A name in :data:`NOTEBOOKS`, or a spec (tests, ad-hoc notebooks).
+    params : mapping, optional
+        Parameter values; see :func:`validate_params`.
+    out_dir : path, optional
+        Where outputs go (default :data:`config.REPORTS_DIR`); created if missing.
+    formats : sequence of {"html", "pdf", "ipynb"}
+        What to publish; ``"ipynb"`` is the executed notebook.
+    basename : str, optional
+        Output file stem; default from the spec (``coalition_brief``, ``country_profile-FRA``).
+    progress : bool
+        One line per step on stderr (rich).
+    notebook_dir : path, optional
+        Folder holding the notebooks (default :data:`config.NOTEBOOK_DIR`).
+    data_hash : str, optional
+        Data hash computed by the caller; default :func:`hash_directory` of ``data_dir``
+        (or :data:`config.DATA_DIR`).
+    kernel_name : str, optional
+        Jupyter kernel; default: :func:`ensure_kernelspec` (``coalition-report``).
+    timeout : int, optional
+        Per-cell execution timeout in seconds.
+    manifest_name : str
+        File name of the manifest written beside the outputs.
+
+    Returns
+    -------
+    BuildResult
+
+    Raises
+    ------
+    ParameterError
+        Invalid notebook name, parameter, format or basename (nothing is executed).
+    BuildError
+        A cell failed (``cell`` = 1-based position in the source notebook) or an export
+        failed (``cell`` is ``None``). The executed notebook is kept in ``out_dir/.failed/``.
+    """
+    spec = get_notebook(notebook)
+    prog = _Progress(progress, spec.name)
+    with prog.step("validate"):
+        values = validate_params(spec, params)
+        fmts = _check_formats(spec, formats)
+        stem = _check_basename(spec, basename or spec.basename.format(notebook=spec.name,
+                                                                         **values))
+        _check_basename(spec, manifest_name.removesuffix(".json"), what="manifest_name")
+        nb_path = spec.resolve_path(notebook_dir).resolve()
+        if not nb_path.is_file():
+            raise BuildError(spec.name, None, f"notebook file not found: {nb_path}", None)
+        out = Path(out_dir or config.REPORTS_DIR).resolve()
+        out.mkdir(parents=True, exist_ok=True)
+        data_dir = Path(values.get("data_dir") or config.DATA_DIR)
+        if data_hash is None and data_dir.is_dir():
+            data_hash = hash_directory(data_dir)
+    work = Path(tempfile.mkdtemp(prefix=".build-", dir=out))
+    executed = work / f"{stem}.ipynb"
+    step = "execute"
+    try:
+        with prog.step("execute"):
+            kernel = kernel_name or ensure_kernelspec()
+            nb = _run(spec, nb_path, values, executed, kernel, timeout, out, stem, prog)
+        step = "prepare"
+        meta = _collect_meta(nb, spec, values)
+        ctx = _page_context(meta, spec, values, data_hash)
+        files: dict[str, Path] = {}
+        counts: dict[str, int] = {}
+        if "html" in fmts:
+            step = "html"
+            with prog.step("html"):
+                page, counts = _export_html(nb, ctx, nb_path.parent, stem)
+                files["html"] = work / f"{stem}.html"
+                files["html"].write_text(page, encoding="utf-8")
+        if "pdf" in fmts:
+            step = "pdf"
+            with prog.step("pdf"):
+                files["pdf"] = work / f"{stem}.pdf"
+                _write_pdf(_export_print_html(nb, ctx, nb_path.parent, stem), files["pdf"],
+                           work)
+        if "ipynb" in fmts:
+            files["ipynb"] = executed
+        step = "manifest"
+        with prog.step("manifest"):
+            manifest = {
+                "schema": 1,
+                "notebook": spec.name,
+                "notebook_file": _display_path(nb_path),
+                "notebook_sha256": _sha256_file(nb_path),
+                "package_sha256": hash_directory(config.PACKAGE_DIR),
+                "parameters": values,
+                "report": {"title": meta.title, "subtitle": meta.subtitle_text,
+                           "as_of": meta.as_of},
+                "data": {"path": _display_path(data_dir), "sha256": data_hash},
+                "package": {"name": "coalition-report", "version": __version__},
+                "versions": _versions(),
+                "built_at": _source_date(),
+                "counts": counts,
+                "timings_s": dict(prog.timings),
+                "outputs": [{"format": fmt, "file": path.name, "bytes": path.stat().st_size,
+                             "sha256": _sha256_file(path)} for fmt, path in files.items()],
+            }
+            man_path = work / manifest_name
+            man_path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n",
+                                encoding="utf-8")
+        # Publish: each file atomically, manifest last so it never describes missing files.
+        published = {}
+        for fmt, path in files.items():
+            os.replace(path, out / path.name)
+            published[fmt] = out / path.name
+        os.replace(man_path, out / manifest_name)
+        stale = out / ".failed" / f"{stem}.ipynb"  # a failure record this build supersedes
+        if stale.is_file():
+            stale.unlink()
+    except (BuildError, ParameterError):
+        raise
+    except KeyboardInterrupt:
+        prog.say("[yellow]interrupted: previous outputs left untouched[/yellow]")
+        raise
+    except Exception as exc:
+        kept = _keep_failed(executed, out, stem)
+        if kept:
+            prog.say(f"executed notebook kept at: {kept}")
+        raise BuildError(spec.name, None, f"{step}: {type(exc).__name__}: {exc}",
+                         str(kept) if kept else None) from exc
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    timings = dict(prog.timings)
+    return BuildResult(spec.name, values, out, published, out / manifest_name, timings,
+                       data_hash, meta.title, meta.as_of)
+
+
+def _run(spec: NotebookSpec, nb_path: Path, values: dict, executed: Path, kernel: str,
+         timeout: int | None, out: Path, stem: str, prog: _Progress) -> Any:
+    from papermill.exceptions import PapermillExecutionError
+
+    try:
+        return _execute(nb_path, values, executed, kernel, timeout)
+    except PapermillExecutionError as exc:
+        kept = _keep_failed(executed, out, stem)
+        cell = _failed_cell_number(kept or executed, nb_path, exc)
+        if kept:
+            prog.say(f"executed notebook kept at: {kept}")
+        raise BuildError(spec.name, cell, f"{exc.ename}: {exc.evalue}",
+                         str(kept) if kept else None) from None
+    except Exception as exc:
+        kept = _keep_failed(executed, out, stem)
+        if kept:
+            prog.say(f"executed notebook kept at: {kept}")
+        raise BuildError(spec.name, None, f"execute: {type(exc).__name__}: {exc}",
+                         str(kept) if kept else None) from exc
+
+
+def _keep_failed(executed: Path, out: Path, stem: str) -> Path | None:
+    if not executed.is_file():
+        return None
+    target = out / ".failed" / f"{stem}.ipynb"
+    try:
+        target.parent.mkdir(exist_ok=True)
+        shutil.copyfile(executed, target)
+        return target
+    except OSError:
+        return None
+
+
+def _check_formats(spec: NotebookSpec, formats: Sequence[str]) -> tuple[str, ...]:
+    fmts = (formats,) if isinstance(formats, str) else tuple(formats)
+    bad = [f for f in fmts if f not in FORMATS]
+    if bad or not fmts:
+        raise _param_error(spec, "formats", list(fmts), "unknown or empty output format list",
+                           "subset of " + ", ".join(FORMATS), list(FORMATS))
+    return tuple(dict.fromkeys(fmts))
+
+
+def _check_basename(spec: NotebookSpec, stem: str, what: str = "basename") -> str:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,120}", stem) or ".." in stem:
+        raise _param_error(spec, what, stem, "not a safe file name",
+                           "letters, digits, '.', '_', '-' (no path separators)")
+    return stem
