@@ -18,3 +18,25 @@ def shipped():
 @pytest.fixture()
 def valid_dir() -> Path:
     return FIXTURES / "valid"
+
+
+def chromium_dom(html_path: Path, tmp_path: Path) -> str:
+    """The DOM of ``html_path`` after headless Chromium ran its scripts with the network blocked.
+
+    Background networking is off and every request goes to a dead proxy, so a page that needed
+    the network would show it (no chart drawn).
+    """
+    import shutil
+    import subprocess
+    import tempfile
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert chromium, "Debian chromium is required for this test (make test installs it)"
+    profile = tempfile.mkdtemp(dir=tmp_path)
+    run = subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu",
+         "--disable-background-networking", "--disable-component-update", "--no-first-run",
+         "--disable-sync", f"--user-data-dir={profile}", "--proxy-server=127.0.0.1:9",
+         "--virtual-time-budget=15000", "--dump-dom", html_path.as_uri()],
+        capture_output=True, text=True, timeout=180)
+    return run.stdout

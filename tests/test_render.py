@@ -23,6 +23,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 from coalition_report import render
 from coalition_report.display import MIME_FIGURE, MIME_META
 from coalition_report.errors import BuildError, ParameterError
+from conftest import chromium_dom
 from coalition_report.render import (
     NOTEBOOKS, NotebookSpec, Param, directory, hash_directory, int_between, iso3, iso_date,
     one_of, render_report, validate_params,
@@ -331,22 +332,13 @@ def test_crafted_string_parameter_never_runs(build, data_dir, page):
 
 
 def test_charts_draw_in_headless_chromium_offline(build, tmp_path):
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if not chromium:
-        pytest.skip("chromium not installed")
-    profile = tempfile.mkdtemp(dir=tmp_path)
-    run = subprocess.run(
-        [chromium, "--headless", "--no-sandbox", "--disable-gpu",
-         "--disable-background-networking", "--disable-component-update", "--no-first-run",
-         "--disable-sync", f"--user-data-dir={profile}", "--proxy-server=127.0.0.1:9",
-         "--virtual-time-budget=10000", "--dump-dom", build.outputs["html"].as_uri()],
-        capture_output=True, text=True, timeout=120)
-    dom = BeautifulSoup(run.stdout, "html.parser")
+    dom_text = chromium_dom(build.outputs["html"], tmp_path)
+    dom = BeautifulSoup(dom_text, "html.parser")
     charts = dom.select("figure.chart")
     assert len(charts) == 2
     drawn = [f for f in charts if f.select_one(".chart-view svg.marks")
              and f.select_one(".chart-view svg.marks path, .chart-view svg.marks text")]
-    assert len(drawn) == len(charts), run.stderr[-2000:]
+    assert len(drawn) == len(charts)
     assert not dom.select(".chart-fallback")  # replaced by the live view
     assert all("chart-drawn" in f["class"] for f in charts)
 

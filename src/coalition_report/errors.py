@@ -69,6 +69,6 @@ class BuildError(CoalitionReportError):
     def __init__(self, notebook: str, cell: int | None, exception: str, notebook_path: str | None):
         self.notebook, self.cell, self.exception, self.notebook_path = (
             notebook, cell, exception, notebook_path)
-        where = f"cell {cell}" if cell is not None else "export"
+        where = f"cell {cell} failed" if cell is not None else "build failed"
         kept = f"\nexecuted notebook kept at: {notebook_path}" if notebook_path else ""
-        super().__init__(f"{notebook}: {where} failed: {exception}{kept}")
+        super().__init__(f"{notebook}: {where}: {exception}{kept}")
