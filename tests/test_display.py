@@ -160,7 +160,7 @@ def test_format_date():
 def test_source_note_links_and_prefix():
     html = d.source_note_html('Kiel "IfW" https://www.ifw-kiel.de/x?a=1&b=2.')
     assert html.startswith("Source: Kiel &quot;IfW&quot; ")
-    assert '<a href="https://www.ifw-kiel.de/x?a=1&amp;b=2">' in html
+    assert '<a class="url" href="https://www.ifw-kiel.de/x?a=1&amp;b=2">' in html
     assert html.endswith("</a>.")
     assert d.source_note_html("Sources: A; B") == "Sources: A; B"
     hostile = d.source_note_html('https://x.org/"onmouseover=alert(1)')

@@ -138,7 +138,7 @@ def table_attendance(ds: Dataset, country: str) -> Table:
     status = m["meeting_id"].map(mine["status"]).fillna("not named").str.replace("_", " ")
     out = pd.DataFrame({"Date": _date_str(m["date"]), "Meeting": m["place"],
                         "Level": m["level"].str.replace("_", " "), "Status": status.str.capitalize(),
-                        "Represented by": m["meeting_id"].map(mine["level"]).fillna("–"),
+                        "Represented by": m["meeting_id"].map(mine["level"]).str.replace("_", " ").fillna("–"),
                         "Source": m["meeting_id"].map(mine["source_id"]).fillna("–")})
     return Table(out, caption="Attendance at coalition meetings",
                  source_note=source_note(ds, mine["source_id"].unique(),

@@ -208,19 +208,17 @@ def chart_participation(ds: Dataset) -> Figure:
     p = p.assign(label=p["date"].dt.strftime("%-d %b %Y") + " " + p["place"].str.split(",").str[0],
                  level_label=p["level"].str.replace("_", " ").str.capitalize())
     base = alt.Chart(p).encode(x=alt.X("date:T", title=None, axis=alt.Axis(format="%b %Y", labelAngle=0)))
-    rule = base.mark_rule(color="#999999", strokeWidth=2).encode(
-        y=alt.Y("reported_min:Q"), y2="reported_max:Q")
-    reported = base.mark_tick(color="#555555", thickness=2, size=10).encode(
+    reported = base.mark_tick(color="#555555", thickness=2, size=12).encode(
         y="reported_max:Q", tooltip=["label:N", alt.Tooltip("participation_as_reported:N", title="Reported")])
     named = base.mark_circle(size=90, opacity=0.9).encode(
         y=alt.Y("named_states:Q", title="States"),
         color=alt.Color("level_label:N", title="Meeting level"),
         tooltip=["label:N", alt.Tooltip("named_states:Q", title="States named in sources"),
                  alt.Tooltip("participation_as_reported:N", title="Reported")])
-    chart = (rule + reported + named).properties(
+    chart = (reported + named).properties(
         width=WIDTH, height=260,
         title=alt.Title("Participation in coalition meetings",
-                        subtitle="Dots: states the sources name as present; grey bars: range of counts reported"))
+                        subtitle="Dots: states the sources name as present; grey dashes: highest participant count a source reports"))
     top = p.loc[p["named_states"].idxmax()] if len(p) else None
     alt_text = (f"Dot chart of {len(p)} coalition meetings from {p['date'].min():%d %B %Y} to "
                 f"{p['date'].max():%d %B %Y}. The most states named present was {top['named_states']} "
@@ -273,15 +271,17 @@ def chart_top_donors(ds: Dataset, currency: str = "EUR", top_n: int = 15) -> Fig
     long = pd.DataFrame(long)
     order = d["name"].tolist()
     chart = alt.Chart(long).mark_bar().encode(
-        y=alt.Y("measure:N", title=None, axis=alt.Axis(labels=True, labelFontSize=9)),
-        x=alt.X("sum(value):Q", title=f"{currency} billion"),
+        y=alt.Y("donor:N", sort=order, title=None, axis=alt.Axis(labelLimit=260)),
+        yOffset=alt.YOffset("measure:N", sort=["Allocations", "Commitments"]),
+        x=alt.X("sum(value):Q", title=f"{currency} billion", axis=alt.Axis(tickCount=8)),
         color=alt.Color("type:N", title="Aid type", scale=alt.Scale(
             domain=["Military", "Financial", "Humanitarian"], range=list(TYPE_COLORS.values()))),
-        row=alt.Row("donor:N", sort=order, title=None,
-                    header=alt.Header(labelAngle=0, labelAlign="left", labelFontWeight="bold")),
+        opacity=alt.Opacity("measure:N", title="Upper bar / lower bar", sort=["Allocations", "Commitments"],
+                            scale=alt.Scale(domain=["Allocations", "Commitments"], range=[1.0, 0.45])),
         tooltip=["donor:N", "measure:N", "type:N", alt.Tooltip("value:Q", format=",.2f", title=f"{currency} bn")],
-    ).properties(width=WIDTH - 190, height=alt.Step(9), title=alt.Title(
-        f"Top {len(d)} donors to Ukraine", subtitle="Allocations (aid delivered or earmarked) and commitments (pledges), by type"))
+    ).properties(width=WIDTH - 200, height=alt.Step(17), title=alt.Title(
+        f"Top {len(d)} donors to Ukraine",
+        subtitle="Upper bar: allocations (delivered or earmarked); lower, lighter bar: commitments (pledges)"))
     first = d.iloc[0]
     alt_text = (f"Bar chart of the {len(d)} largest donors by total allocation. Largest: {first['name']} with "
                 f"{fmt_money(first['allocation_total'], currency)} allocated; second: {d.iloc[1]['name']} with "
@@ -348,7 +348,8 @@ def chart_gdp_share(ds: Dataset, top_n: int = 25) -> Figure:
     s = s.assign(member=s["coalition_member"].map({True: "Coalition member", False: "Not a member"}))
     chart = alt.Chart(s).mark_bar().encode(
         y=alt.Y("name:N", sort=s["name"].tolist(), title=None),
-        x=alt.X("share_of_gdp_pct:Q", title="Allocations since 2022, % of GDP"),
+        x=alt.X("share_of_gdp_pct:Q", title="Allocations since 2022, % of GDP",
+                axis=alt.Axis(tickCount=6, format=".1f")),
         color=alt.Color("member:N", title=None, scale=alt.Scale(
             domain=["Coalition member", "Not a member"], range=["#0072B2", "#999999"])),
         tooltip=["name:N", alt.Tooltip("share_of_gdp_pct:Q", format=".2f", title="% of GDP")],
@@ -495,14 +496,21 @@ def table_meetings(ds: Dataset) -> Table:
     return Table(out, caption="Coalition meetings", source_note=source_note(ds, _many_sources(m["source_id"])))
 
 
-def table_sources(ds: Dataset, used_only: bool = True) -> Table:
-    """Every source the brief's data cites: id, publisher, title, date, URL."""
+def table_sources(ds: Dataset, used_only: bool = True, actor_id: str | None = None) -> Table:
+    """Every source the brief's data cites (or, with ``actor_id``, the rows about that actor)."""
     s = ds.sources.copy()
-    if used_only:
+    if used_only or actor_id:
         used = set()
         for name, df in ds.tables.items():
-            for col in ("source_id", "gdp_source_id", "membership_source_id"):
-                if name != "sources" and col in df:
+            if name == "sources":
+                continue
+            if actor_id:
+                key = next((k for k in ("actor_id", "donor_id") if k in df), None)
+                if key is None:
+                    continue
+                df = df[df[key] == actor_id]
+            for col in ("source_id", "gdp_source_id", "membership_source_id", "nato_source_id"):
+                if col in df:
                     used |= set(df[col].dropna())
         s = s[s["source_id"].isin(used)]
     out = pd.DataFrame({"Id": s["source_id"], "Publisher": s["publisher"], "Title": s["title"].fillna(""),

@@ -241,7 +241,9 @@ class Table:
                 tag = "th" if pos < n_index else "td"
                 scope = ' scope="row"' if tag == "th" else ""
                 attr = _cell_attrs(how, missing=_is_missing(value))
-                out.append(f"<{tag}{scope}{attr}>{_esc(text)}</{tag}>")
+                if _ISO_DAY.fullmatch(text):  # keep dates on one line in narrow columns
+                    attr += ' class="date"' if "class=" not in attr else ""
+                out.append(f"<{tag}{scope}{attr}>{linkify(text)}</{tag}>")
             out.append("</tr>\n")
         out.append("</tbody>\n</table>\n")
         return "".join(out)
@@ -373,6 +375,7 @@ def _esc(text: Any) -> str:
     return html.escape(str(text), quote=True)
 
 
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _URL = re.compile(r"https?://[^\s<>\"')\]]+[^\s<>\"')\].,;:]")
 
 
@@ -381,11 +384,16 @@ def source_note_html(note: str) -> str:
     text = note.strip()
     if not text.lower().startswith("source"):
         text = "Source: " + text
+    return linkify(text)
+
+
+def linkify(text: str) -> str:
+    """Escape ``text`` and turn bare http(s) URLs into links (class ``url`` lets long ones wrap)."""
     out, pos = [], 0
     for m in _URL.finditer(text):
         out.append(_esc(text[pos:m.start()]))
         url = _esc(m.group(0))
-        out.append(f'<a href="{url}">{url}</a>')
+        out.append(f'<a class="url" href="{url}">{url}</a>')
         pos = m.end()
     out.append(_esc(text[pos:]))
     return "".join(out)
