@@ -17,12 +17,12 @@ from .charts import (GROUP_COLORS, TYPE_COLORS, WIDTH, chart_aid_groups, chart_a
                      chart_gdp_share, chart_membership_map, chart_monthly_aid, chart_participation,
                      chart_positions, chart_timeline, chart_top_donors, fmt_money, source_note, table_announcements,
                      table_coverage, table_fx, table_meetings, table_members, table_positions,
-                     table_quotes, table_sources, _date_str, _flag, _many_sources)
+                     table_quotes, _date_str, _flag, _many_sources)
 from .data import Dataset, hash_data, load_data, parse_date
 from .display import Figure, ReportMeta, Table, format_date
 from .errors import ParameterError
 from .narrative import (Markdown, _md_to_html, article_claims, data_coverage_text, key_figures,  # noqa: F401
-                        profile_summary, summary_bullets)
+                        profile_summary, references, summary_bullets)
 
 CURRENCIES = ("EUR", "USD", "GBP")
 

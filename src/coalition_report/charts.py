@@ -23,7 +23,7 @@ __all__ = [
     "THEME", "PALETTE", "ROLE_COLORS", "STANCE_COLORS", "GROUP_COLORS", "source_note", "fmt_money",
     "chart_membership_map", "chart_participation", "chart_attendance", "chart_top_donors",
     "chart_aid_groups", "chart_monthly_aid", "chart_gdp_share", "chart_positions",
-    "chart_timeline", "table_members", "table_announcements", "table_quotes", "table_sources",
+    "chart_timeline", "table_members", "table_announcements", "table_quotes",
     "table_coverage", "table_fx", "table_meetings", "table_positions",
 ]
 
@@ -496,28 +496,21 @@ def table_meetings(ds: Dataset) -> Table:
     return Table(out, caption="Coalition meetings", source_note=source_note(ds, _many_sources(m["source_id"])))
 
 
-def table_sources(ds: Dataset, used_only: bool = True, actor_id: str | None = None) -> Table:
-    """Every source the brief's data cites (or, with ``actor_id``, the rows about that actor)."""
-    s = ds.sources.copy()
-    if used_only or actor_id:
-        used = set()
-        for name, df in ds.tables.items():
-            if name == "sources":
+def _used_sources(ds: Dataset, actor_id: str | None = None) -> set[str]:
+    """Source ids cited by any row (or by the rows about ``actor_id``)."""
+    used: set[str] = set()
+    for name, df in ds.tables.items():
+        if name == "sources":
+            continue
+        if actor_id:
+            key = next((k for k in ("actor_id", "donor_id") if k in df), None)
+            if key is None:
                 continue
-            if actor_id:
-                key = next((k for k in ("actor_id", "donor_id") if k in df), None)
-                if key is None:
-                    continue
-                df = df[df[key] == actor_id]
-            for col in ("source_id", "gdp_source_id", "membership_source_id", "nato_source_id"):
-                if col in df:
-                    used |= set(df[col].dropna())
-        s = s[s["source_id"].isin(used)]
-    out = pd.DataFrame({"Id": s["source_id"], "Publisher": s["publisher"], "Title": s["title"].fillna(""),
-                        "Published": s["published"].fillna("n/d"),
-                        "Where": s["url"].fillna(s["local_path"].fillna(""))})
-    return Table(out, caption=f"Sources ({len(out)})",
-                 source_note="Source: sources.csv of the data package; kind and access dates are there too.")
+            df = df[df[key] == actor_id]
+        for col in ("source_id", "gdp_source_id", "membership_source_id", "nato_source_id"):
+            if col in df:
+                used |= set(df[col].dropna())
+    return used
 
 
 def table_coverage(ds: Dataset) -> Table:

@@ -15,7 +15,7 @@ from .charts import fmt_money
 from .data import Dataset
 from .display import format_date
 
-__all__ = ["KeyFigures", "key_figures", "summary_bullets", "Markdown", "data_coverage_text",
+__all__ = ["KeyFigures", "key_figures", "References", "references", "summary_bullets", "Markdown", "data_coverage_text",
            "profile_summary", "article_claims"]
 
 
@@ -195,3 +195,38 @@ def profile_summary(ds: Dataset, country: str, currency: str = "EUR") -> Markdow
     for r in p.itertuples():
         lines.append(f"{r.topic_label}: {r.stance} ({format_date(r.date.strftime('%Y-%m-%d'))}).")
     return Markdown("\n".join(f"- {l}" for l in lines), _md_to_html(lines))
+
+
+class References:
+    """The sources as a numbered reference list (wraps long URLs cheaply, unlike a table)."""
+
+    def __init__(self, rows: list[dict], caption: str):
+        self.rows, self.caption = rows, caption
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        from .display import linkify
+        items = []
+        for r in self.rows:
+            parts = [html.escape(r["publisher"])]
+            if r["title"]:
+                parts.append(f"<em>{html.escape(r['title'])}</em>")
+            parts.append(html.escape(r["published"] or "n.d."))
+            where = r["url"] or (f"data/{r['local_path']}" if r["local_path"] else "")
+            if where:
+                parts.append(linkify(where))
+            items.append(f'<li id="src-{html.escape(r["source_id"])}"><span class="ref-id">'
+                         f'[{html.escape(r["source_id"])}]</span> ' + ". ".join(parts) + "</li>")
+        text = "\n".join(f"[{r['source_id']}] {r['publisher']}. {r['title']}. {r['published']}. {r['url'] or r['local_path']}"
+                         for r in self.rows)
+        return {"text/html": f'<div class="references"><p class="references-caption">{html.escape(self.caption)}'
+                             f'</p><ol>{"".join(items)}</ol></div>',
+                "text/plain": text}
+
+
+def references(ds: Dataset, actor_id: str | None = None) -> References:
+    """Every source the data cites (or the rows about ``actor_id`` cite), in id order."""
+    from .charts import _used_sources
+    s = ds.sources[ds.sources["source_id"].isin(_used_sources(ds, actor_id))].sort_values("source_id")
+    rows = [{k: ("" if pd.isna(v) else str(v)) for k, v in r.items()}
+            for r in s[["source_id", "publisher", "title", "url", "local_path", "published"]].to_dict("records")]
+    return References(rows, f"Sources cited ({len(rows)}); ids in brackets are the ones used in source notes and tables")
