@@ -156,9 +156,20 @@ def test_failed_build_keeps_previous_outputs(brief, tmp_path):
     out = tmp_path / "out"
     shutil.copytree(brief.out_dir, out)
     before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
-    with pytest.raises(BuildError) as err:
-        build_all(out_dir=out, as_of="2024-01-01", formats=("html", "pdf"), progress=False)
+    from coalition_report.render import render_report
+    with pytest.raises(BuildError) as err:  # the notebook itself rejects the date: cell 3 fails
+        render_report("coalition_brief", {"as_of": "2024-01-01", "data_dir": str(DATA)}, out_dir=out,
+                      basename="coalition-brief", formats=("html", "pdf"), progress=False)
     assert err.value.cell is not None and "ParameterError" in err.value.exception
     assert Path(err.value.notebook_path).is_file()
     after = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
     assert after == before
+
+
+def test_cli_rejects_as_of_before_the_data_without_running(tmp_path):
+    import subprocess
+    import sys
+    r = subprocess.run([sys.executable, "-m", "coalition_report.cli", "build", "--as-of", "2024-01-01",
+                        "--out", str(tmp_path)], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 2 and "before the first coalition meeting" in r.stderr
+    assert "Traceback" not in r.stderr and not list(tmp_path.iterdir())

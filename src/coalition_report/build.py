@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Sequence
 
 from . import config
-from .data import hash_data, load_data
+from .data import hash_data, load_data, parse_date
 from .errors import ParameterError
 from .render import BuildResult, render_report
 
@@ -34,6 +34,11 @@ def build_all(*, as_of: str = "", currency: str = "EUR", formats: Sequence[str] 
     for c in countries:
         if c not in states:
             raise ParameterError("country", c, "not a state in actors.csv; known: " + ", ".join(sorted(states)))
+    if as_of:
+        cutoff = parse_date(as_of)
+        first = ds.meetings["date"].min().date()
+        if cutoff < first:
+            raise ParameterError("as_of", as_of, f"before the first coalition meeting ({first})")
     digest = hash_data(data)
     common = {"as_of": as_of or "", "currency": currency, "data_dir": str(data)}
     results = []

@@ -483,7 +483,10 @@ def table_positions(ds: Dataset, actor_id: str | None = None) -> Table:
     names = ds.actors.set_index("actor_id")["name"]
     out = pd.DataFrame({"Date": _date_str(p["date"]), "Actor": p["actor_id"].map(names),
                         "Topic": p["topic"].map(an.TOPIC_LABELS), "Stance": p["stance"].str.capitalize(),
-                        "Summary": p["summary"], "Source": p["source_id"] + _flag(p["confidence"])})
+                        "Summary": p["summary"],
+                        "Quote": p["quote"].map(lambda q: f"“{q}”" if isinstance(q, str) and q else "–"),
+                        "Speaker": p["speaker"].fillna("–"),
+                        "Source": p["source_id"] + _flag(p["confidence"])})
     return Table(out, caption="Positions", source_note=source_note(ds, _many_sources(p["source_id"])))
 
 
