@@ -8,7 +8,6 @@ that own it, plus the few that only the notebooks need.
 from __future__ import annotations
 
 import platform
-from datetime import date
 
 import pandas as pd
 
@@ -27,30 +26,24 @@ from .narrative import (Markdown, _md_to_html, article_claims, data_coverage_tex
 CURRENCIES = ("EUR", "USD", "GBP")
 
 
-def _check_common(as_of: str, currency: str, data_dir: str) -> date | None:
+def _check_currency(currency: str) -> None:
     if currency not in CURRENCIES:
         raise ParameterError("currency", currency, "allowed: " + ", ".join(CURRENCIES))
-    return parse_date(as_of)
 
 
 def _load(as_of: str, data_dir: str) -> Dataset:
-    cutoff = parse_date(as_of)
+    """Load the data as of ``as_of`` (empty: the newest date in the data)."""
     full = load_data(data_dir or None)
-    newest = full.newest_date
-    if cutoff is None:
-        cutoff = newest
+    cutoff = parse_date(as_of) or full.newest_date
     first = full.meetings["date"].min().date() if len(full.meetings) else None
     if first and cutoff < first:
         raise ParameterError("as_of", str(cutoff), f"before the first coalition meeting ({first})")
-    if newest and cutoff > newest:
-        # later than any record: allowed, but the brief says what the data actually reaches
-        pass
     return load_data(data_dir or None, as_of=cutoff)
 
 
 def setup(as_of: str = "", currency: str = "EUR", data_dir: str = "", top_n: int = 15):
     """Check the brief's parameters, load the data as of the cut-off; return (dataset, meta)."""
-    _check_common(as_of, currency, data_dir)
+    _check_currency(currency)
     if not isinstance(top_n, int) or isinstance(top_n, bool) or not 5 <= top_n <= 40:
         raise ParameterError("top_n", top_n, "an integer from 5 to 40")
     ds = _load(as_of, data_dir)
@@ -59,7 +52,7 @@ def setup(as_of: str = "", currency: str = "EUR", data_dir: str = "", top_n: int
 
 def setup_profile(country: str, as_of: str = "", currency: str = "EUR", data_dir: str = ""):
     """Check the profile's parameters (``country`` must be a state in actors.csv)."""
-    _check_common(as_of, currency, data_dir)
+    _check_currency(currency)
     ds = _load(as_of, data_dir)
     states = ds.actors[ds.actors["actor_type"] == "state"].set_index("actor_id")["name"]
     if country not in states.index:

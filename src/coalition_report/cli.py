@@ -75,9 +75,12 @@ def _import_kiel(args) -> int:
 def _build(args) -> int:
     from .build import build_all
     formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
-    build_all(as_of=args.as_of, currency=args.currency, formats=formats,
-              out_dir=args.out or config.REPORTS_DIR, data_dir=args.data,
-              countries=args.country, brief=not args.no_brief)
+    results = build_all(as_of=args.as_of, currency=args.currency, formats=formats,
+                        out_dir=args.out or config.REPORTS_DIR, data_dir=args.data,
+                        countries=args.country, brief=not args.no_brief)
+    for r in results:
+        for path in [*r.outputs.values(), r.manifest_path]:
+            print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
     return 0
 
 
