@@ -41,3 +41,24 @@ def test_latest_falls_back_to_newest_earlier_period():
     assert fx.latest("USD", "2026-01-15").per_eur == 1.25
     with pytest.raises(FxError):
         fx.latest("USD", "2023-01-01")
+
+
+def test_shipped_rates_are_the_means_of_the_shipped_ecb_daily_series():
+    """fx_rates.csv is derived, not typed: recompute every period mean from the ECB daily file."""
+    import csv
+    from decimal import ROUND_HALF_UP, Decimal
+
+    from conftest import ROOT
+
+    with open(ROOT / "data" / "fx" / "ecb-daily.csv", newline="") as f:
+        daily = list(csv.DictReader(f))
+    with open(ROOT / "data" / "fx_rates.csv", newline="") as f:
+        rates = list(csv.DictReader(f))
+    assert rates
+    for r in rates:
+        vals = [Decimal(d[r["currency"]]) for d in daily
+                if r["period_start"] <= d["date"] <= r["period_end"] and d[r["currency"]] not in ("", "N/A")]
+        places = len(r["per_eur"].split(".")[1])
+        mean = (sum(vals) / len(vals)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+        assert Decimal(r["per_eur"]) == mean, r
+        assert f"mean of {len(vals)} ECB" in r["rate_type"]

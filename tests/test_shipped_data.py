@@ -112,3 +112,12 @@ def test_membership_matches_reported_coalition_size(shipped):
                               & (shipped.claims["unit"].isin(["countries", "states"]))]["value"]
     assert 35 in set(reported)
     assert abs(len(an.coalition_members(shipped)) + 1 - 35) <= 2
+
+
+def test_every_quote_is_verbatim_in_the_dossier_or_the_article(shipped):
+    """Quotes are copied, never paraphrased: each must appear word for word in a shipped source text."""
+    dossier = re.sub(r"\s+", " ", (DATA / "sources" / "research-dossier.md").read_text(encoding="utf-8"))
+    article = re.sub(r"\s+", " ", ARTICLE)
+    for table in ("positions", "claims"):
+        for r in shipped.table(table).dropna(subset=["quote"]).itertuples():
+            assert r.quote in dossier or r.quote in article, (table, r._1, r.quote)
