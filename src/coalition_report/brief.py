@@ -183,3 +183,16 @@ def table_country_aid(ds: Dataset, country: str, currency: str = "EUR") -> Table
                      "Commitments": fmt_money(r[f"commitment_{t}"], currency)})
     return Table(pd.DataFrame(rows), caption=f"Aid by type (rank {int(r['rank'])} of {len(d)} donors by allocations)",
                  source_note=source_note(ds, ["kiel-r28"]))
+
+
+def table_statements(ds: Dataset, country: str) -> Table:
+    """Other reported facts and statements about one state (claims.csv), dated or not."""
+    c = ds.claims[ds.claims["actor_id"] == country].sort_values(["date", "claim_id"], na_position="last")
+    out = pd.DataFrame({"Date": _date_str(c["date"]), "Reported": c["statement"],
+                        "Quote": c["quote"].map(lambda q: f"“{q}”" if isinstance(q, str) and q else "–"),
+                        "Source": c["source_id"] + _flag(c["confidence"])})
+    if out.empty:
+        out = pd.DataFrame({"Note": ["No other statements recorded for this state"]})
+    return Table(out, caption="Other statements and reported facts",
+                 source_note=source_note(ds, c["source_id"].unique(),
+                                         "'undated' means the source gives no date for the statement"))
