@@ -997,11 +997,8 @@ def render_report(notebook: str | NotebookSpec, params: Mapping[str, Any] | None
         prog.say("[yellow]interrupted: previous outputs left untouched[/yellow]")
         raise
     except Exception as exc:
-        kept = _keep_failed(executed, out, stem)
-        if kept:
-            prog.say(f"executed notebook kept at: {kept}")
-        raise BuildError(spec.name, None, f"{step}: {type(exc).__name__}: {exc}",
-                         str(kept) if kept else None) from exc
+        raise _failure(spec, None, f"{step}: {type(exc).__name__}: {exc}",
+                       _keep_failed(executed, out, stem), prog) from exc
     finally:
         shutil.rmtree(work, ignore_errors=True)
     timings = dict(prog.timings)
@@ -1018,16 +1015,18 @@ def _run(spec: NotebookSpec, nb_path: Path, values: dict, executed: Path, kernel
     except PapermillExecutionError as exc:
         kept = _keep_failed(executed, out, stem)
         cell = _failed_cell_number(kept or executed, nb_path, exc)
-        if kept:
-            prog.say(f"executed notebook kept at: {kept}")
-        raise BuildError(spec.name, cell, f"{exc.ename}: {exc.evalue}",
-                         str(kept) if kept else None) from None
+        raise _failure(spec, cell, f"{exc.ename}: {exc.evalue}", kept, prog) from None
     except Exception as exc:
-        kept = _keep_failed(executed, out, stem)
-        if kept:
-            prog.say(f"executed notebook kept at: {kept}")
-        raise BuildError(spec.name, None, f"execute: {type(exc).__name__}: {exc}",
-                         str(kept) if kept else None) from exc
+        raise _failure(spec, None, f"execute: {type(exc).__name__}: {exc}",
+                       _keep_failed(executed, out, stem), prog) from exc
+
+
+def _failure(spec: NotebookSpec, cell: int | None, message: str, kept: Path | None,
+             prog: _Progress) -> BuildError:
+    """Say where the executed notebook was kept and describe the failure."""
+    if kept:
+        prog.say(f"executed notebook kept at: {kept}")
+    return BuildError(spec.name, cell, message, str(kept) if kept else None)
 
 
 def _keep_failed(executed: Path, out: Path, stem: str) -> Path | None:
