@@ -77,7 +77,10 @@ def test_share_of_gdp_uses_gdp_year_rate(ds):
 
 
 def test_announcements_keep_original_currency(ds):
-    a = an.announcements(ds, "USD").iloc[0]
+    table = an.announcements(ds, "USD")
+    assert len(table) == 1  # the restating row is folded in, not counted twice
+    a = table.iloc[0]
+    assert a["also_reported_by"] == "kiel-r28"
     assert (a["amount"], a["currency"]) == (1_600_000_000, "GBP")
     # 2025 rates: GBP 0.85, USD 1.10 per EUR
     assert a["converted"] == pytest.approx(1_600_000_000 / 0.85 * 1.10)

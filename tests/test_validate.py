@@ -100,3 +100,12 @@ def test_frictionless_rejects_a_broken_fixture():
     import frictionless
     report = frictionless.validate(str(FIXTURES / "dangling_source" / "datapackage.json"))
     assert not report.valid
+
+
+def test_membership_flags_need_their_sources(tmp_path, valid_dir):
+    pkg = tmp_path / "pkg"
+    shutil.copytree(valid_dir, pkg)
+    actors = (pkg / "actors.csv").read_text().replace("France,true,true,true,ref-001,ref-001,", "France,true,true,true,ref-001,,")
+    (pkg / "actors.csv").write_text(actors)
+    got = [(p.line, p.column, p.rule) for p in validate_data(pkg)]
+    assert got == [(3, "nato_source_id", "sourced")]

@@ -273,11 +273,15 @@ def announcements(ds: Dataset, currency: str = "EUR") -> pd.DataFrame:
     """Curated announcements with the original amount and its value in ``currency``.
 
     Each amount is converted at the recorded rate for the announcement's own date; the rate used
-    and its source are returned beside it. Amounts the source does not give stay empty.
+    and its source are returned beside it. Amounts the source does not give stay empty. Rows that
+    restate another announcement (``same_as``) are folded into it as ``also_reported_by``.
     """
     fx = FxTable(ds.fx_rates)
+    a = ds.aid_announcements
+    # a row that restates another (same_as) adds a source to it, never a second amount
+    extra = a.dropna(subset=["same_as"]).groupby("same_as")["source_id"].agg(lambda s: ";".join(sorted(s)))
     rows = []
-    for r in ds.aid_announcements.sort_values(["date", "announcement_id"]).itertuples(index=False):
+    for r in a[a["same_as"].isna()].sort_values(["date", "announcement_id"]).itertuples(index=False):
         conv, rate_note, rate_src = None, "", ""
         if pd.notna(r.amount):
             conv = fx.convert(float(r.amount), r.currency, currency, r.date)
@@ -289,7 +293,8 @@ def announcements(ds: Dataset, currency: str = "EUR") -> pd.DataFrame:
                      "amount": r.amount, "currency": r.currency, "qualifier": r.qualifier,
                      "converted": conv, "to_currency": currency, "rate_note": rate_note,
                      "rate_source_ids": rate_src, "description": r.description,
-                     "source_id": r.source_id, "confidence": r.confidence})
+                     "source_id": r.source_id, "also_reported_by": extra.get(r.announcement_id, ""),
+                     "confidence": r.confidence})
     out = pd.DataFrame(rows)
     if len(out):
         out.insert(2, "donor", out["donor_id"].map(_actor_names(ds)))

@@ -457,7 +457,8 @@ def table_announcements(ds: Dataset, currency: str = "EUR", since: str | None = 
     conv = ["–" if c is None or c != c else fmt_money(c, currency) for c in a["converted"]]
     out = pd.DataFrame({"Date": _date_str(a["date"]), "Donor": a["donor"], "What": a["description"],
                         "Amount as reported": orig, f"In {currency}": conv,
-                        "Source": a["source_id"] + _flag(a["confidence"])})
+                        "Source": a["source_id"] + _flag(a["confidence"])
+                        + a["also_reported_by"].map(lambda x: f"; also {x.replace(';', ', ')}" if x else "")})
     rate_ids = sorted({s for ids in a["rate_source_ids"] for s in ids.split(";") if s})
     return Table(out, caption="Notable aid announcements (announcements are not added to Kiel's totals)",
                  source_note=source_note(ds, rate_ids, "Amounts in the currency the source reports; converted at the "

@@ -277,8 +277,10 @@ def _check_rules(tables: dict[str, ParsedTable], problems: list[Problem]) -> Non
             add(path, ln, "iso3", r["iso3"], "state-iso3", "organisations have no iso3")
         if (r["gdp_usd"] is not None or r["population"] is not None) and not r["gdp_source_id"]:
             add(path, ln, "gdp_source_id", None, "sourced", "GDP/population need gdp_source_id")
-        if (r["eu_member"] is not None or r["nato_member"] is not None) and not r["membership_source_id"]:
-            add(path, ln, "membership_source_id", None, "sourced", "membership flags need membership_source_id")
+        if (r["eu_member"] is not None or r.get("europe") is not None) and not r["membership_source_id"]:
+            add(path, ln, "membership_source_id", None, "sourced", "eu_member/europe need membership_source_id")
+        if r["nato_member"] is not None and not r.get("nato_source_id"):
+            add(path, ln, "nato_source_id", None, "sourced", "nato_member needs nato_source_id")
     for path, r, ln in each("aid_activities"):
         if (r["date"] is None) != bool(r["undated"]):
             add(path, ln, "undated", r["undated"], "undated-flag",

@@ -19,11 +19,11 @@ ref-001,Example Wire,Leaders meet in London,https://example.org/a,,2025-03-02,,n
 kiel-r28,Kiel Institute for the World Economy,Ukraine Support Tracker R28,https://www.kielinstitut.de/,,2026,2026-06-01,dataset,,
 ecb-2025,European Central Bank,Reference rates,https://example.org/ecb,,2025,,official,,
 """,
-    "actors.csv": """actor_id,name,actor_type,iso3,kiel_name,eu_member,nato_member,europe,membership_source_id,gdp_usd,gdp_year,population,population_year,gdp_source_id,source_id
-GBR,United Kingdom,state,GBR,United Kingdom,false,true,true,ref-001,3600000000000,2024,69000000,2024,kiel-r28,ref-001
-FRA,France,state,FRA,France,true,true,true,ref-001,3100000000000,2024,68000000,2024,kiel-r28,ref-001
-RUS,Russia,state,RUS,,,,,,,,,,,ref-001
-nato,NATO,organisation,,,,,,,,,,,,ref-001
+    "actors.csv": """actor_id,name,actor_type,iso3,kiel_name,eu_member,nato_member,europe,membership_source_id,nato_source_id,gdp_usd,gdp_year,population,population_year,gdp_source_id,source_id
+GBR,United Kingdom,state,GBR,United Kingdom,false,true,true,ref-001,ref-001,3600000000000,2024,69000000,2024,kiel-r28,ref-001
+FRA,France,state,FRA,France,true,true,true,ref-001,ref-001,3100000000000,2024,68000000,2024,kiel-r28,ref-001
+RUS,Russia,state,RUS,,,,,,,,,,,,ref-001
+nato,NATO,organisation,,,,,,,,,,,,,ref-001
 """,
     "meetings.csv": '''meeting_id,date,end_date,place,format,level,hosts,participation_as_reported,outcome,source_id,confidence
 2025-03-02-london,2025-03-02,,"London, Lancaster House",in_person,leaders,Starmer,"16 states + EU + NATO","4-point plan, ""coalition of the willing""",ref-001,high
@@ -48,8 +48,9 @@ truce-2025-03-02,2025-03-02,,truce_proposal,FRA,One-month truce proposed,"Air, s
     "claims.csv": """claim_id,topic,actor_id,meeting_id,date,statement,quote,speaker,value,unit,qualifier,source_id,confidence
 london-count,coalition,,2025-03-02-london,2025-03-02,18 leaders attended,,,18,leaders,exact,ref-001,medium
 """,
-    "aid_announcements.csv": """announcement_id,donor_id,date,aid_type,amount,currency,qualifier,description,source_id,confidence
-gbr-missiles-2025-03-02,GBR,2025-03-02,military,1600000000,GBP,exact,Missile deal,ref-001,high
+    "aid_announcements.csv": """announcement_id,donor_id,date,aid_type,amount,currency,qualifier,description,same_as,source_id,confidence
+gbr-missiles-2025-03-02,GBR,2025-03-02,military,1600000000,GBP,exact,Missile deal,,ref-001,high
+gbr-missiles-2025-03-02-b,GBR,2025-03-02,military,1600000000,GBP,exact,The same deal reported again,gbr-missiles-2025-03-02,kiel-r28,medium
 """,
     "aid_activities.csv": """activity_id,donor_id,date,undated,aid_type,measure,value_eur,value_eur_redistributed,activity_value_eur,correction,source_id
 kiel-r28-00001,GBR,2025-03-10,false,military,allocation,1000000.0,1000000.0,1000000.0,false,kiel-r28
