@@ -5,7 +5,8 @@ from datetime import date
 
 import pytest
 
-from coalition_report.data import hash_data, load_data
+from coalition_report.data import load_data
+from coalition_report.render import hash_directory
 from coalition_report.errors import DataValidationError, ParameterError
 from conftest import FIXTURES
 
@@ -59,7 +60,7 @@ def test_coverage(valid_dir):
 def test_hash_changes_with_content(tmp_path, valid_dir):
     pkg = tmp_path / "p"
     shutil.copytree(valid_dir, pkg)
-    before = hash_data(pkg)
-    assert before == hash_data(valid_dir)
+    before = hash_directory(pkg)
+    assert before == hash_directory(valid_dir)
     (pkg / "events.csv").write_text((pkg / "events.csv").read_text().replace("One-month", "One month"))
-    assert hash_data(pkg) != before
+    assert hash_directory(pkg) != before

@@ -12,16 +12,28 @@ import platform
 import pandas as pd
 
 from . import __version__, analysis as an
-from .charts import (GROUP_COLORS, TYPE_COLORS, WIDTH, chart_aid_groups, chart_attendance,  # noqa: F401
-                     chart_gdp_share, chart_membership_map, chart_monthly_aid, chart_participation,
-                     chart_positions, chart_timeline, chart_top_donors, fmt_money, source_note, table_announcements,
-                     table_coverage, table_fx, table_meetings, table_members, table_positions,
-                     table_quotes, _date_str, _flag, _many_sources)
-from .data import Dataset, hash_data, load_data, parse_date
-from .display import Figure, ReportMeta, Table, format_date
+from .charts import (TYPE_COLORS, WIDTH, _date_str, _flag, _many_sources, chart_aid_groups,
+                     chart_attendance, chart_gdp_share, chart_membership_map, chart_monthly_aid,
+                     chart_participation, chart_positions, chart_timeline, chart_top_donors,
+                     fmt_money, source_note, table_announcements, table_coverage, table_fx,
+                     table_meetings, table_members, table_positions, table_quotes)
+from .data import Dataset, load_data, parse_date
+from .display import Figure, ReportMeta, Table
 from .errors import ParameterError
-from .narrative import (Markdown, _md_to_html, article_claims, data_coverage_text, key_figures,  # noqa: F401
-                        profile_summary, references, summary_bullets)
+from .narrative import (Markdown, article_claims, bullets, data_coverage_text, key_figures, profile_summary,
+                        references, summary_bullets)
+from .render import hash_directory
+
+#: What the notebooks call (re-exported from the modules that own them, plus this module's own).
+__all__ = [
+    "setup", "setup_profile", "key_figures", "data_coverage_text", "summary_bullets",
+    "chart_membership_map", "table_members", "chart_participation", "chart_attendance",
+    "table_meetings", "chart_top_donors", "chart_aid_groups", "chart_monthly_aid", "chart_gdp_share",
+    "table_announcements", "chart_positions", "table_quotes", "chart_timeline", "table_events",
+    "article_claims", "table_coverage", "kiel_method_note", "table_fx", "build_info", "references",
+    "profile_summary", "table_roles", "table_attendance", "chart_country_aid", "table_country_aid",
+    "table_positions", "table_statements",
+]
 
 CURRENCIES = ("EUR", "USD", "GBP")
 
@@ -96,7 +108,7 @@ def kiel_method_note(ds: Dataset) -> Markdown:
     else:
         lines.append(f"The as-of date is before the end of Kiel's coverage ({ds.kiel_cutoff}): allocations are "
                      "summed from dated activity rows and commitments are not shown.")
-    return Markdown("\n".join(f"- {l}" for l in lines), _md_to_html(lines))
+    return bullets(lines)
 
 
 def build_info(ds: Dataset) -> Markdown:
@@ -105,9 +117,9 @@ def build_info(ds: Dataset) -> Markdown:
     import vl_convert
     lines = [f"coalition-report {__version__}; Python {platform.python_version()}; pandas {pd.__version__}; "
              f"Altair {altair.__version__}; vl-convert {vl_convert.__version__}.",
-             f"Data package sha256 {hash_data(ds.data_dir)[:16]}…; as-of date {ds.as_of}; undated records: {ds.undated}.",
+             f"Data package sha256 {hash_directory(ds.data_dir)[:16]}…; as-of date {ds.as_of}; undated records: {ds.undated}.",
              "Full parameters, timings and output hashes are in manifest.json beside this report."]
-    return Markdown("\n".join(f"- {l}" for l in lines), _md_to_html(lines))
+    return bullets(lines)
 
 
 # ---------------------------------------------------------------------------------------------

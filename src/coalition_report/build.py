@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Sequence
 
 from . import config
-from .data import hash_data, load_data, parse_date
+from .data import load_data, parse_date
 from .errors import ParameterError
-from .render import BuildResult, render_report
+from .render import BuildResult, hash_directory, render_report
 
 __all__ = ["build_all", "BRIEF_BASENAME"]
 
@@ -39,7 +39,7 @@ def build_all(*, as_of: str = "", currency: str = "EUR", formats: Sequence[str] 
         first = ds.meetings["date"].min().date()
         if cutoff < first:
             raise ParameterError("as_of", as_of, f"before the first coalition meeting ({first})")
-    digest = hash_data(data)
+    digest = hash_directory(data)
     common = {"as_of": as_of or "", "currency": currency, "data_dir": str(data)}
     results = []
     if brief:

@@ -22,7 +22,6 @@ Typical use::
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -34,7 +33,7 @@ from . import config
 from .errors import DataValidationError, Problem
 from .validate import parse_package
 
-__all__ = ["Dataset", "load_data", "validate_data", "hash_data", "parse_date"]
+__all__ = ["Dataset", "load_data", "validate_data", "parse_date"]
 
 Undated = Literal["include", "exclude"]
 
@@ -64,16 +63,6 @@ def parse_date(value: str | date | None, *, name: str = "as_of") -> date | None:
 def validate_data(data_dir: str | Path | None = None) -> list[Problem]:
     """Return every problem in the data package (empty list when it is valid)."""
     return parse_package(Path(data_dir or config.DATA_DIR)).problems
-
-
-def hash_data(data_dir: str | Path | None = None) -> str:
-    """sha256 over every file of the data package (sorted relative paths and contents)."""
-    root = Path(data_dir or config.DATA_DIR)
-    h = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        rel = path.relative_to(root).as_posix()
-        h.update(rel.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
-    return h.hexdigest()
 
 
 @dataclass

@@ -400,6 +400,16 @@ def _date(raw: str, file: str, line: int, column: str, problems: list[Problem]) 
     return raw
 
 
+def _donor(mapping: dict[str, str], name: str, file: str, line: int, column: str,
+           problems: list[Problem]) -> str | None:
+    """The actor id of a Kiel donor name, or None with a ``donor-mapping`` problem recorded."""
+    donor = mapping.get(name)
+    if donor is None:
+        problems.append(Problem(file, line, column, name, "donor-mapping",
+                                "Kiel donor name has no actor id"))
+    return donor
+
+
 def _read_activities(path: Path, mapping: dict[str, str], release: int,
                      problems: list[Problem]) -> tuple[list[dict], list[tuple[int, str, float]]]:
     file = str(path)
@@ -411,10 +421,7 @@ def _read_activities(path: Path, mapping: dict[str, str], release: int,
         n += 1
         before = len(problems)
         giver = row["giver"]
-        donor = mapping.get(giver)
-        if donor is None:
-            problems.append(Problem(file, line, "giver", giver, "donor-mapping",
-                                    "Kiel donor name has no actor id"))
+        donor = _donor(mapping, giver, file, line, "giver", problems)
         day = _date(row["dato"], file, line, "dato", problems)
         aid_type = _enum(row["kategori"], AID_TYPES, file, line, "kategori", problems)
         measure = _enum(row["maal"], MEASURES, file, line, "maal", problems)
@@ -451,14 +458,11 @@ def _read_summary(path: Path, mapping: dict[str, str], release: int,
     for line, row in _rows(path, _SUMMARY_REQUIRED, problems):
         before = len(problems)
         land = row["land"]
-        donor = mapping.get(land)
-        if donor is None:
-            problems.append(Problem(file, line, "land", land, "donor-mapping",
-                                    "Kiel donor name has no actor id"))
-        elif donor in seen:
+        donor = _donor(mapping, land, file, line, "land", problems)
+        if donor in seen:
             problems.append(Problem(file, line, "land", land, "primary-key",
                                     f"donor {donor!r} already has totals on line {seen[donor]}"))
-        else:
+        elif donor is not None:
             seen[donor] = line
         raw_bn = {c: row[c] for c in _SUMMARY_MEASURE_COLUMNS}
         for c in _SUMMARY_MEASURE_COLUMNS + tuple(f"total_{m}" for m in MEASURES):

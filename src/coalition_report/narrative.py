@@ -15,7 +15,7 @@ from .charts import fmt_money
 from .data import Dataset
 from .display import format_date
 
-__all__ = ["KeyFigures", "key_figures", "References", "references", "summary_bullets", "Markdown", "data_coverage_text",
+__all__ = ["KeyFigures", "key_figures", "bullets", "References", "references", "summary_bullets", "Markdown", "data_coverage_text",
            "profile_summary", "article_claims"]
 
 
@@ -71,6 +71,11 @@ def _md_to_html(lines: list[str]) -> str:
     return "<ul>" + "".join(f"<li>{inline(l)}</li>" for l in lines) + "</ul>"
 
 
+def bullets(lines: list[str]) -> Markdown:
+    """A bulleted list (``**bold**`` allowed) as markdown and escaped HTML."""
+    return Markdown("\n".join(f"- {line}" for line in lines), _md_to_html(lines))
+
+
 def summary_bullets(ds: Dataset, currency: str = "EUR") -> Markdown:
     """Executive summary bullets; each number comes from the analysis functions."""
     h = an.headline_figures(ds, currency)
@@ -118,8 +123,7 @@ def summary_bullets(ds: Dataset, currency: str = "EUR") -> Markdown:
         lines.append("Newest ceasefire stances: " + "; ".join(
             f"{r.actor} {r.stance} ({format_date(r.date.strftime('%Y-%m-%d'))})"
             for r in cf.sort_values("date", ascending=False).head(4).itertuples()) + ".")
-    text = "\n".join(f"- {l}" for l in lines)
-    return Markdown(text, _md_to_html(lines))
+    return bullets(lines)
 
 
 def data_coverage_text(ds: Dataset) -> Markdown:
@@ -141,7 +145,7 @@ def data_coverage_text(ds: Dataset) -> Markdown:
                          + (f" ({int(df['date'].isna().sum())} undated)" if df["date"].isna().any() else "") + ".")
     n_art = int((ds.claims["source_id"] == "article").sum())
     lines.append(f"The founding article: {n_art} facts recorded one by one (it carries no date).")
-    return Markdown("\n".join(f"- {l}" for l in lines), _md_to_html(lines))
+    return bullets(lines)
 
 
 def article_claims(ds: Dataset):
@@ -194,7 +198,7 @@ def profile_summary(ds: Dataset, country: str, currency: str = "EUR") -> Markdow
     p = an.positions_matrix(ds, [country])
     for r in p.itertuples():
         lines.append(f"{r.topic_label}: {r.stance} ({format_date(r.date.strftime('%Y-%m-%d'))}).")
-    return Markdown("\n".join(f"- {l}" for l in lines), _md_to_html(lines))
+    return bullets(lines)
 
 
 class References:
