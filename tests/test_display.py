@@ -91,7 +91,7 @@ def test_table_html_structure_and_escaping(frame):
     html = t.to_html()
     assert html.startswith(f'<figure class="table" id="{t.id}">')
     assert "<caption>Aid &lt;by&gt; donor</caption>" in html
-    assert '<th scope="col">&lt;b&gt;name&lt;/b&gt;</th>' in html
+    assert '<th scope="col" style="text-align:left">&lt;b&gt;name&lt;/b&gt;</th>' in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>" not in html
     assert html.rstrip().endswith("</figcaption>\n</figure>")
     assert '<figcaption class="source-note">Source: Kiel &lt;tracker&gt;</figcaption>' in html
@@ -115,14 +115,16 @@ def test_table_number_formats_and_alignment():
 def test_table_format_spec_and_index():
     df = pd.DataFrame({"v": [1.23456]}, index=pd.Index(["row<1>"], name="key"))
     html = Table(df, caption="c", source_note="s", formats={"v": ",.1f"}, index=True).to_html()
-    assert '<th scope="row">row&lt;1&gt;</th>' in html and ">1.2<" in html
-    assert '<th scope="col">key</th>' in html
+    assert '<th scope="row" style="text-align:left">row&lt;1&gt;</th>' in html and ">1.2<" in html
+    assert '<th scope="col" style="text-align:left">key</th>' in html
 
 
 def test_table_mimebundle_and_validation(frame):
     t = Table(frame, caption="c", source_note="s")
     bundle = t._repr_mimebundle_()
-    assert bundle["text/html"] == t.to_html() == bundle[MIME_FIGURE]["html"]
+    assert t.to_html() == bundle[MIME_FIGURE]["html"]
+    # the notebook view: the same markup inside the house stylesheet for JupyterLab / VS Code
+    assert bundle["text/html"] == f'<div class="cr-nb"><style>{d.NOTEBOOK_CSS}</style>{t.to_html()}</div>'
     assert bundle[MIME_FIGURE]["kind"] == "table" and bundle[MIME_FIGURE]["id"] == t.id
     assert Table(frame.copy(), caption="c", source_note="s").id == t.id
     with pytest.raises(ValueError, match="source_note"):

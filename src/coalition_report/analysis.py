@@ -51,7 +51,7 @@ _CONF_RANK = {"low": 0, "medium": 1, "high": 2}
 EU_BODIES = {"eu-institutions", "epf", "eib"}
 
 
-def _cutoff(ds: Dataset) -> date:
+def cutoff(ds: Dataset) -> date:
     return ds.as_of or ds.newest_date or date.today()
 
 
@@ -159,7 +159,7 @@ def display_rate(ds: Dataset, currency: str) -> tuple[float, str, str]:
     """(units of ``currency`` per EUR, description, source_id) used to show EUR sums."""
     if currency == "EUR":
         return 1.0, "EUR (no conversion)", ""
-    r = FxTable(ds.fx_rates).latest(currency, _cutoff(ds))
+    r = FxTable(ds.fx_rates).latest(currency, cutoff(ds))
     return r.per_eur, f"{r.per_eur:g} {currency} per EUR ({r.rate_type}, {r.period_start}–{r.period_end})", r.source_id
 
 
@@ -348,7 +348,7 @@ def headline_figures(ds: Dataset, currency: str = "EUR") -> dict[str, object]:
         return float(groups.at[cat, "allocation_total"]) if cat in groups.index else 0.0
 
     return {
-        "as_of": _cutoff(ds),
+        "as_of": cutoff(ds),
         "members": len(members),
         "force_offering": int(members["role"].isin(FORCE_ROLES).sum()),
         "declined": int((members["role"] == "declined_troops").sum()),

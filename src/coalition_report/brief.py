@@ -1,210 +1,139 @@
-"""What the notebooks call: one import (``from coalition_report import brief``) and thin cells.
+"""What the notebooks call: ``from coalition_report import brief``, then one call per cell.
 
-Setup functions check the parameters (also when a notebook runs under plain ``papermill``) and
-load the data; every other name is a chart, table or text function re-exported from the modules
-that own it, plus the few that only the notebooks need.
+* ``setup`` / ``setup_profile`` check the parameters with the same rules as the CLI and the
+  build (:data:`coalition_report.render.NOTEBOOKS`), load the data as of the cut-off, and make
+  every chart and table the notebook displays exportable in the house style.
+* ``figure`` and ``table`` give any chart or DataFrame a caption, alt text and source.
+* Every section function (``chart_*``, ``table_*`` and the prose helpers) is re-exported from
+  :mod:`coalition_report.sections`; its keyword arguments are the knobs an analyst changes
+  (colours, sort order, top-n, titles).
+* ``palette``, ``color_scale``, ``cite``, ``kiel_source`` and the ``fmt_*`` helpers are the
+  small public tools a hand-written cell needs.
 """
 
 from __future__ import annotations
 
-import platform
+from typing import Any, Iterable, Mapping
 
-import pandas as pd
+from .cite import kiel_source, source_note
+from .data import Dataset, check_as_of, check_state, load_data
+from .display import Figure, ReportMeta, Table, enable_display
+from .fmt import fmt_date, fmt_int, fmt_money, fmt_pct
+from .render import validate_params
+from .sections.aid import chart_aid_groups, chart_gdp_share, chart_monthly_aid, chart_top_donors, table_announcements
+from .sections.article import article_claims
+from .sections.membership import (chart_attendance, chart_membership_map, chart_participation, table_meetings,
+                                  table_members)
+from .sections.methods import build_info, kiel_method_note, references, table_coverage, table_fx
+from .sections.positions import chart_positions, chart_timeline, table_events, table_positions, table_quotes
+from .sections.profile import (chart_country_aid, profile_summary, table_attendance, table_country_aid, table_roles,
+                               table_statements)
+from .sections.summary import data_coverage_text, key_figures, summary_bullets
+from .style import color_scale, palette
 
-from . import __version__, analysis as an
-from .charts import (TYPE_COLORS, WIDTH, _date_str, _flag, _many_sources, chart_aid_groups,
-                     chart_attendance, chart_gdp_share, chart_membership_map, chart_monthly_aid,
-                     chart_participation, chart_positions, chart_timeline, chart_top_donors,
-                     fmt_money, source_note, table_announcements, table_coverage, table_fx,
-                     table_meetings, table_members, table_positions, table_quotes)
-from .data import Dataset, load_data, parse_date
-from .display import Figure, ReportMeta, Table
-from .errors import ParameterError
-from .narrative import (Markdown, article_claims, bullets, data_coverage_text, key_figures, profile_summary,
-                        references, summary_bullets)
-from .render import hash_directory
-
-#: What the notebooks call (re-exported from the modules that own them, plus this module's own).
+#: What the notebooks call.
 __all__ = [
-    "setup", "setup_profile", "key_figures", "data_coverage_text", "summary_bullets",
-    "chart_membership_map", "table_members", "chart_participation", "chart_attendance",
-    "table_meetings", "chart_top_donors", "chart_aid_groups", "chart_monthly_aid", "chart_gdp_share",
-    "table_announcements", "chart_positions", "table_quotes", "chart_timeline", "table_events",
+    # setup and the analyst's own outputs
+    "setup", "setup_profile", "figure", "table", "cite",
+    # small public helpers
+    "palette", "color_scale", "kiel_source", "fmt_money", "fmt_date", "fmt_pct", "fmt_int",
+    # summary
+    "key_figures", "data_coverage_text", "summary_bullets",
+    # 1 membership
+    "chart_membership_map", "table_members", "chart_participation", "chart_attendance", "table_meetings",
+    # 2 aid
+    "chart_top_donors", "chart_aid_groups", "chart_monthly_aid", "chart_gdp_share", "table_announcements",
+    # 3 positions
+    "chart_positions", "table_quotes", "chart_timeline", "table_events", "table_positions",
+    # 4 article, 6 methods
     "article_claims", "table_coverage", "kiel_method_note", "table_fx", "build_info", "references",
+    # country profile
     "profile_summary", "table_roles", "table_attendance", "chart_country_aid", "table_country_aid",
-    "table_positions", "table_statements",
+    "table_statements",
 ]
 
-CURRENCIES = ("EUR", "USD", "GBP")
-
-
-def _check_currency(currency: str) -> None:
-    if currency not in CURRENCIES:
-        raise ParameterError("currency", currency, "allowed: " + ", ".join(CURRENCIES))
+#: The dataset of the last ``setup``/``setup_profile``: ``figure``/``table``/``cite`` resolve
+#: source ids against it when no ``ds`` is given.
+_active: Dataset | None = None
 
 
 def _load(as_of: str, data_dir: str) -> Dataset:
     """Load the data as of ``as_of`` (empty: the newest date in the data)."""
+    global _active
     full = load_data(data_dir or None)
-    cutoff = parse_date(as_of) or full.newest_date
-    first = full.meetings["date"].min().date() if len(full.meetings) else None
-    if first and cutoff < first:
-        raise ParameterError("as_of", str(cutoff), f"before the first coalition meeting ({first})")
-    return load_data(data_dir or None, as_of=cutoff)
+    cutoff = check_as_of(full, as_of) or full.newest_date
+    _active = load_data(data_dir or None, as_of=cutoff)
+    enable_display()
+    return _active
 
 
 def setup(as_of: str = "", currency: str = "EUR", data_dir: str = "", top_n: int = 15):
-    """Check the brief's parameters, load the data as of the cut-off; return (dataset, meta)."""
-    _check_currency(currency)
-    if not isinstance(top_n, int) or isinstance(top_n, bool) or not 5 <= top_n <= 40:
-        raise ParameterError("top_n", top_n, "an integer from 5 to 40")
+    """Check the brief's parameters, load the data as of the cut-off; return ``(dataset, meta)``."""
+    validate_params("coalition_brief", {"as_of": as_of, "currency": currency, "data_dir": data_dir,
+                                        "top_n": top_n})
     ds = _load(as_of, data_dir)
     return ds, ReportMeta(as_of=str(ds.as_of))
 
 
 def setup_profile(country: str, as_of: str = "", currency: str = "EUR", data_dir: str = ""):
     """Check the profile's parameters (``country`` must be a state in actors.csv)."""
-    _check_currency(currency)
+    validate_params("country_profile", {"country": country, "as_of": as_of, "currency": currency,
+                                        "data_dir": data_dir})
     ds = _load(as_of, data_dir)
-    states = ds.actors[ds.actors["actor_type"] == "state"].set_index("actor_id")["name"]
-    if country not in states.index:
-        raise ParameterError("country", country, "not a state in actors.csv (ISO 3166-1 alpha-3, e.g. GBR)")
-    return ds, ReportMeta(as_of=str(ds.as_of), title=f"Country profile: {states[country]}")
+    name = check_state(ds, country)
+    return ds, ReportMeta(as_of=str(ds.as_of), title=f"Country profile: {name}")
 
 
-def table_events(ds: Dataset, since: str | None = "2025-02-01") -> Table:
-    """Dated events with their source, oldest first."""
-    e = ds.events.sort_values(["date", "event_id"])
-    if since:
-        e = e[e["date"] >= pd.Timestamp(since)]
-    out = pd.DataFrame({"Date": _date_str(e["date"]), "Kind": e["kind"].str.replace("_", " "),
-                        "Event": e["title"], "Details": e["description"].fillna(""),
-                        "Source": e["source_id"] + _flag(e["confidence"])})
-    return Table(out, caption="Timeline of key events", source_note=source_note(ds, _many_sources(e["source_id"])))
+def cite(source: str | Iterable[str], ds: Dataset | None = None, extra: str = "") -> str:
+    """A source note from source ids in ``sources.csv``, or ``source`` itself when it is free text.
+
+    >>> brief.cite("ref-001")                # doctest: +SKIP
+    'Source: <publisher>, <title> (<published>) [ref-001].'
+    >>> brief.cite([brief.kiel_source(ds), "ecb-eurofxref-hist"])  # doctest: +SKIP
+
+    A list must hold only known ids (``ValueError`` names the unknown ones).
+    """
+    ds = ds or _active
+    known = set(ds.sources["source_id"]) if ds is not None else set()
+    if isinstance(source, str):
+        return source_note(ds, [source], extra) if source in known else source
+    ids = list(source)
+    unknown = [i for i in ids if i not in known]
+    if unknown:
+        raise ValueError(f"unknown source id(s) {', '.join(map(repr, unknown))}: add them to sources.csv "
+                         "or pass the source as text")
+    return source_note(ds, ids, extra)
 
 
-def kiel_method_note(ds: Dataset) -> Markdown:
-    """Kiel's method in brief, and where Kiel's own tables disagree (computed, not typed)."""
-    from .kiel import check_totals
-    lines = [
-        "Kiel counts government-to-government aid only; in-kind aid is valued at market prices.",
-        "Since February 2024 Kiel's headline measure is allocations (aid delivered or earmarked), shown "
-        "beside commitments (pledges, including multi-year ones).",
-        "Sub-activity values are summed; the whole-activity value repeats across sub-activities and is never summed.",
-        "Kiel records some downward revisions as negative sub-activities; they are kept, flagged as corrections.",
-    ]
-    if len(ds.aid_totals):
-        chk = check_totals(ds.aid_activities, ds.aid_totals)
-        bad = chk[chk["status"] == "differs"]
-        names = ds.actors.set_index("actor_id")["name"]
-        for r in bad.itertuples():
-            lines.append(f"Kiel's activity rows and donor totals differ for {names.get(r.donor_id, r.donor_id)}: "
-                         f"{fmt_money(r.summed_eur, 'EUR')} summed vs {fmt_money(r.kiel_eur, 'EUR')} in the totals; "
-                         "this brief shows Kiel's totals.")
-        nt = chk[chk["status"] == "no-total"]
-        if len(nt):
-            lines.append("No donor totals in Kiel's summary for " + ", ".join(names.get(d, d) for d in nt["donor_id"])
-                         + "; they appear only in activity-based charts.")
-    else:
-        lines.append(f"The as-of date is before the end of Kiel's coverage ({ds.kiel_cutoff}): allocations are "
-                     "summed from dated activity rows and commitments are not shown.")
-    return bullets(lines)
+def figure(chart: Any, caption: str | None = None, *, source: str | Iterable[str] | None = None,
+           alt: str | None = None, ds: Dataset | None = None) -> Figure:
+    """Any Altair chart with a caption (heading above it), alt text and source note.
+
+    ``source``: source ids from ``sources.csv`` (resolved to a full note) or free text.
+    ``alt``: what the chart shows, for screen readers (default: made from the chart).
+    A chart displayed without ``figure`` still renders in both outputs, marked
+    "Source: not stated", and the build warns naming its cell.
+    """
+    return Figure(chart, alt_text=alt, source_note=cite(source, ds) if source is not None else None,
+                  title=caption)
 
 
-def build_info(ds: Dataset) -> Markdown:
-    """Package and library versions and the data hash (no wall-clock time: builds are reproducible)."""
-    import altair
-    import vl_convert
-    lines = [f"coalition-report {__version__}; Python {platform.python_version()}; pandas {pd.__version__}; "
-             f"Altair {altair.__version__}; vl-convert {vl_convert.__version__}.",
-             f"Data package sha256 {hash_directory(ds.data_dir)[:16]}…; as-of date {ds.as_of}; undated records: {ds.undated}.",
-             "Full parameters, timings and output hashes are in manifest.json beside this report."]
-    return bullets(lines)
+def table(frame: Any, caption: str | None = None, *, source: str | Iterable[str] | None = None,
+          formats: Mapping[str, Any] | None = None, align: Mapping[str, str] | None = None,
+          index: bool | None = None, ds: Dataset | None = None) -> Table:
+    """Any DataFrame (or Styler) as a house-style table with caption and source note.
+
+    ``formats``: column -> format spec (``",.0f"``), pattern (``"{:.1%}"``) or callable;
+    ``align``: column -> ``"left" | "right" | "center"``; ``index``: show the index as the
+    first column (default: when it is not a plain 0..n-1 range).
+    """
+    import pandas as pd
+
+    base = frame.data if hasattr(frame, "data") and hasattr(frame, "to_html") else frame
+    if index is None:
+        index = not (isinstance(base.index, pd.RangeIndex) and base.index.name is None)
+    return Table(frame, caption=caption, source_note=cite(source, ds) if source is not None else None,
+                 formats=formats, align=align, index=index)
 
 
-# ---------------------------------------------------------------------------------------------
-# country profile
-
-def table_roles(ds: Dataset, country: str) -> Table:
-    """Every dated role report for one state, newest first."""
-    c = ds.contributions[ds.contributions["actor_id"] == country].sort_values("date", ascending=False)
-    out = pd.DataFrame({"Reported": _date_str(c["date"]), "Role": c["role"].map(an.ROLE_LABELS),
-                        "As reported": c["as_reported"], "Conditions": c["conditions"].fillna("–"),
-                        "Source": c["source_id"] + _flag(c["confidence"])})
-    return Table(out, caption="Role in the coalition, as reported over time",
-                 source_note=source_note(ds, c["source_id"].unique()))
-
-
-def table_attendance(ds: Dataset, country: str) -> Table:
-    """The state's reported attendance at each meeting."""
-    am = an.attendance_matrix(ds)
-    mine = am[am["actor_id"] == country].set_index("meeting_id")
-    m = ds.meetings.sort_values("date")
-    status = m["meeting_id"].map(mine["status"]).fillna("not named").str.replace("_", " ")
-    out = pd.DataFrame({"Date": _date_str(m["date"]), "Meeting": m["place"],
-                        "Level": m["level"].str.replace("_", " "), "Status": status.str.capitalize(),
-                        "Represented by": m["meeting_id"].map(mine["level"]).str.replace("_", " ").fillna("–"),
-                        "Source": m["meeting_id"].map(mine["source_id"]).fillna("–")})
-    return Table(out, caption="Attendance at coalition meetings",
-                 source_note=source_note(ds, mine["source_id"].unique(),
-                                         "'Not named' means no source in the data names the state for that meeting"))
-
-
-def chart_country_aid(ds: Dataset, country: str, currency: str = "EUR") -> Figure:
-    """The state's allocations per quarter by aid type (dated Kiel rows)."""
-    import altair as alt
-    a = ds.aid_activities[(ds.aid_activities["donor_id"] == country) & (ds.aid_activities["measure"] == "allocation")]
-    a = a[a["date"].notna()].copy()
-    name = ds.actors.set_index("actor_id")["name"].get(country, country)
-    if a.empty:
-        chart = alt.Chart(pd.DataFrame({"text": [f"No dated Kiel allocations for {name}"]})).mark_text(
-            fontSize=13).encode(text="text:N").properties(width=WIDTH, height=60)
-        return Figure(chart, alt_text=f"No dated Kiel allocations recorded for {name}.",
-                      source_note=source_note(ds, ["kiel-r28"]))
-    a["quarter"] = a["date"].dt.to_period("Q").dt.to_timestamp()
-    q = a.groupby(["quarter", "aid_type"], as_index=False)["value_eur"].sum()
-    q["value"] = an.to_currency(q["value_eur"], ds, currency) / 1e6
-    q["type"] = q["aid_type"].str.capitalize()
-    chart = alt.Chart(q).mark_bar().encode(
-        x=alt.X("quarter:T", title=None, axis=alt.Axis(format="%Y", tickCount="year", labelAngle=0)),
-        y=alt.Y("sum(value):Q", title=f"{currency} million per quarter"),
-        color=alt.Color("type:N", title="Aid type", scale=alt.Scale(
-            domain=["Military", "Financial", "Humanitarian"], range=list(TYPE_COLORS.values()))),
-        tooltip=[alt.Tooltip("quarter:T", format="%Y Q%q"), "type:N",
-                 alt.Tooltip("sum(value):Q", format=",.1f", title=f"{currency} m")],
-    ).properties(width=WIDTH, height=240, title=alt.Title(f"{name}: allocations to Ukraine per quarter",
-                                                           subtitle="By announcement date; undated rows not shown"))
-    peak = q.groupby("quarter")["value"].sum()
-    return Figure(chart, alt_text=(f"Stacked bar chart of {name}'s allocations per quarter from "
-                                   f"{q['quarter'].min():%Y} to {q['quarter'].max():%Y}; the largest quarter was "
-                                   f"{peak.idxmax():%Y} Q{(peak.idxmax().month - 1) // 3 + 1} with {currency} "
-                                   f"{peak.max():,.0f} million."),
-                  source_note=source_note(ds, ["kiel-r28"]))
-
-
-def table_country_aid(ds: Dataset, country: str, currency: str = "EUR") -> Table:
-    """Allocations and commitments by type for one donor, with its rank."""
-    d = an.aid_by_donor(ds, currency).set_index("donor_id")
-    if country not in d.index:
-        out = pd.DataFrame({"Note": ["Not a donor in the Kiel tracker data"]})
-        return Table(out, caption="Aid by type", source_note=source_note(ds, ["kiel-r28"]))
-    r = d.loc[country]
-    rows = []
-    for t in an.AID_TYPES + ["total"]:
-        rows.append({"Type": t.capitalize(), "Allocations": fmt_money(r[f"allocation_{t}"], currency),
-                     "Commitments": fmt_money(r[f"commitment_{t}"], currency)})
-    return Table(pd.DataFrame(rows), caption=f"Aid by type (rank {int(r['rank'])} of {len(d)} donors by allocations)",
-                 source_note=source_note(ds, ["kiel-r28"]))
-
-
-def table_statements(ds: Dataset, country: str) -> Table:
-    """Other reported facts and statements about one state (claims.csv), dated or not."""
-    c = ds.claims[ds.claims["actor_id"] == country].sort_values(["date", "claim_id"], na_position="last")
-    out = pd.DataFrame({"Date": _date_str(c["date"]), "Reported": c["statement"],
-                        "Quote": c["quote"].map(lambda q: f"“{q}”" if isinstance(q, str) and q else "–"),
-                        "Source": c["source_id"] + _flag(c["confidence"])})
-    if out.empty:
-        out = pd.DataFrame({"Note": ["No other statements recorded for this state"]})
-    return Table(out, caption="Other statements and reported facts",
-                 source_note=source_note(ds, c["source_id"].unique(),
-                                         "'undated' means the source gives no date for the statement"))
+enable_display()

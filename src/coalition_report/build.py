@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import Sequence
 
 from . import config
-from .data import load_data, parse_date
-from .errors import ParameterError
+from .data import check_as_of, check_state, load_data
 from .render import BuildResult, hash_directory, render_report
 
 __all__ = ["build_all", "BRIEF_BASENAME"]
@@ -30,15 +29,9 @@ def build_all(*, as_of: str = "", currency: str = "EUR", formats: Sequence[str] 
     """
     data = Path(data_dir or config.DATA_DIR).resolve()
     ds = load_data(data)  # validates; raises with every problem
-    states = set(ds.actors.loc[ds.actors["actor_type"] == "state", "actor_id"])
     for c in countries:
-        if c not in states:
-            raise ParameterError("country", c, "not a state in actors.csv; known: " + ", ".join(sorted(states)))
-    if as_of:
-        cutoff = parse_date(as_of)
-        first = ds.meetings["date"].min().date()
-        if cutoff < first:
-            raise ParameterError("as_of", as_of, f"before the first coalition meeting ({first})")
+        check_state(ds, c)
+    check_as_of(ds, as_of)
     digest = hash_directory(data)
     common = {"as_of": as_of or "", "currency": currency, "data_dir": str(data)}
     results = []

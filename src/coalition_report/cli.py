@@ -82,6 +82,8 @@ def _build(args) -> int:
     for r in results:
         for path in [*r.outputs.values(), r.manifest_path]:
             print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+        for w in r.warnings:
+            print(f"warning: {r.notebook}: {w}", file=sys.stderr)
     return 0
 
 

@@ -214,3 +214,30 @@ def _apply_as_of(ds: Dataset) -> None:
             and ds.as_of < ds.kiel_cutoff:
         ds.dropped["aid_totals"] = len(tables["aid_totals"])
         tables["aid_totals"] = tables["aid_totals"].iloc[0:0]
+
+
+def check_as_of(ds: "Dataset", as_of: str | date | None) -> date | None:
+    """The rule an as-of date must meet against the data (CLI, build and notebooks use it).
+
+    Returns the parsed date (``None`` for "newest"); raises :class:`ParameterError` when it is
+    before the first coalition meeting, since nothing could have been written then.
+    """
+    from .errors import ParameterError
+
+    cutoff = parse_date(as_of)
+    if cutoff is not None and len(ds.meetings):
+        first = ds.meetings["date"].min().date()
+        if cutoff < first:
+            raise ParameterError("as_of", str(as_of), f"before the first coalition meeting ({first})")
+    return cutoff
+
+
+def check_state(ds: "Dataset", code: str) -> str:
+    """``code`` must be a state in ``actors.csv`` (ISO 3166-1 alpha-3); returns its name."""
+    from .errors import ParameterError
+
+    states = ds.actors[ds.actors["actor_type"] == "state"].set_index("actor_id")["name"]
+    if code not in states.index:
+        raise ParameterError("country", code, "not a state in actors.csv (ISO 3166-1 alpha-3, e.g. GBR); known: "
+                             + ", ".join(sorted(states.index)))
+    return str(states[code])

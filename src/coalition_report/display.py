@@ -26,8 +26,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-__all__ = ["Figure", "Table", "ReportMeta", "format_date", "MIME_FIGURE", "MIME_META", "CHART_FONT",
-           "MAX_ROWS"]
+__all__ = ["Figure", "Table", "ReportMeta", "Markdown", "KeyFigures", "References", "bullets",
+           "format_date", "enable_display", "MIME_FIGURE", "MIME_META", "CHART_FONT", "MAX_ROWS",
+           "NOTEBOOK_CSS"]
 
 #: Custom mimetype carrying figures and tables to the export templates.
 MIME_FIGURE = "application/vnd.coalition.figure+json"
@@ -54,24 +55,27 @@ class Figure:
     ----------
     chart : altair.TopLevelMixin or dict
         The chart (anything with ``to_dict()``) or a Vega-Lite spec dict.
-    alt_text : str
-        One or two sentences saying what the chart shows, for screen readers (required).
-    source_note : str
-        Where the numbers come from (required). Shown under the chart; ``http(s)://`` URLs
-        become links; prefixed with "Source: " unless it already starts with "Source".
+    alt_text : str or None
+        One or two sentences saying what the chart shows, for screen readers. ``None``: a
+        description is made from the spec (title, mark, fields); never an empty string.
+    source_note : str or None
+        Where the numbers come from. Shown under the chart; ``http(s)://`` URLs become links;
+        prefixed with "Source: " unless it already starts with "Source". ``None`` (a chart
+        displayed without a source) prints "Source: not stated" and the build warns, naming
+        the cell.
     title : str, optional
         Heading shown above the chart in the exports (the spec may carry its own title too).
     """
 
     chart: Any
-    alt_text: str
-    source_note: str
+    alt_text: str | None
+    source_note: str | None
     title: str | None = None
     _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        _require_text(self.alt_text, "Figure", "alt_text")
-        _require_text(self.source_note, "Figure", "source_note")
+        _require_text(self.alt_text, "Figure", "alt_text", optional=True)
+        _require_text(self.source_note, "Figure", "source_note", optional=True)
 
     # The spec is computed once: to_dict() runs Altair's validation and data transformers.
     @property
@@ -107,20 +111,64 @@ class Figure:
             self._cache["svg"] = vlc.vegalite_to_svg(self.spec, vl_version=vl_version())
         return self._cache["svg"]
 
+    @property
+    def description(self) -> str:
+        """The alt text, or one made from the spec when none was given."""
+        return self.alt_text or describe_spec(self.spec)
+
     def payload(self) -> dict:
         """The :data:`MIME_FIGURE` payload the export templates consume."""
-        return {"kind": "figure", "id": self.id, "alt_text": self.alt_text,
+        return {"kind": "figure", "id": self.id, "alt_text": self.description,
                 "source_note": self.source_note, "title": self.title,
                 "spec": self.spec, "svg": self.to_svg()}
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
         major = vl_version().split(".")[0]
-        return {
+        bundle = {
             f"application/vnd.vegalite.v{major}+json": self.spec,
             "image/svg+xml": self.to_svg(),
             MIME_FIGURE: self.payload(),
-            "text/plain": f"<Figure {self.title or ''!s}: {self.alt_text}>",
+            "text/plain": f"<Figure {self.title or ''!s}: {self.description}>",
         }
+        # JupyterLab 4 and VS Code draw Vega-Lite 5 offline (their bundled renderer) but not 6:
+        # hand them the same spec under the v5 type; tests compile every brief chart with
+        # Vega-Lite 5 to prove the spec means the same there.
+        if major != "5":
+            bundle[VEGALITE5_MIME] = lab_spec(self.spec)
+        return bundle
+
+
+#: The Vega-Lite type JupyterLab 4 and VS Code render with their own bundled (offline) library.
+VEGALITE5_MIME = "application/vnd.vegalite.v5+json"
+_VL5_SCHEMA = "https://vega.github.io/schema/vega-lite/v5.20.1.json"
+
+
+def lab_spec(spec: dict) -> dict:
+    """The spec with a Vega-Lite 5 ``$schema``, for notebook front ends that know only v5."""
+    return {**spec, "$schema": _VL5_SCHEMA}
+
+
+def describe_spec(spec: Mapping[str, Any]) -> str:
+    """A plain description of a chart from its spec, for charts given no alt text."""
+    title = spec.get("title")
+    if isinstance(title, Mapping):
+        title = title.get("text")
+    if isinstance(title, list):
+        title = " ".join(map(str, title))
+    mark = spec.get("mark")
+    mark = mark.get("type") if isinstance(mark, Mapping) else mark
+    kinds = {"bar": "Bar chart", "line": "Line chart", "point": "Scatter plot", "circle": "Dot chart",
+             "area": "Area chart", "rect": "Heat map", "geoshape": "Map", "arc": "Pie chart"}
+    what = kinds.get(str(mark), "Chart") if mark else "Chart"
+    fields = []
+    for ch in ("x", "y", "color", "theta"):
+        enc = (spec.get("encoding") or {}).get(ch)
+        if isinstance(enc, Mapping):
+            label = enc.get("title") or enc.get("field") or enc.get("aggregate")
+            if label:
+                fields.append(f"{ch}: {label}")
+    text = what + (f" “{title}”" if title else "")
+    return text + (f" ({'; '.join(map(str, fields))})" if fields else "") + "."
 
 
 def vl_version() -> str:
@@ -165,12 +213,14 @@ class Table:
 
     Parameters
     ----------
-    frame : pandas.DataFrame
-        The data. Cell text is HTML-escaped, so markup in data stays inert.
-    caption : str
-        Table caption (required), rendered as ``<caption>``.
-    source_note : str
-        Where the numbers come from (required), rendered as ``<figcaption>`` under the table.
+    frame : pandas.DataFrame or pandas.io.formats.style.Styler
+        The data. Cell text is HTML-escaped, so markup in data stays inert. A Styler is
+        exported as pandas renders it (its formats and styles win), inside the house table frame.
+    caption : str or None
+        Table caption, rendered as ``<caption>``; ``None``: no caption.
+    source_note : str or None
+        Where the numbers come from, rendered as ``<figcaption>`` under the table. ``None``
+        prints "Source: not stated" and the build warns, naming the cell.
     formats : mapping, optional
         Column -> format: a format spec (``",.0f"``), a ``str.format`` pattern
         (``"{:.1%}"``) or a callable returning text. Defaults: thousands separators for
@@ -182,20 +232,20 @@ class Table:
     """
 
     frame: Any
-    caption: str
-    source_note: str
+    caption: str | None
+    source_note: str | None
     formats: Mapping[str, str | Callable[[Any], str]] | None = None
     align: Mapping[str, str] | None = None
     index: bool = False
 
     def __post_init__(self) -> None:
-        _require_text(self.caption, "Table", "caption")
-        _require_text(self.source_note, "Table", "source_note")
+        _require_text(self.caption, "Table", "caption", optional=True)
+        _require_text(self.source_note, "Table", "source_note", optional=True)
         for col, how in (self.align or {}).items():
             if how not in ("left", "right", "center"):
                 raise ValueError(f"Table align[{col!r}]={how!r}: use 'left', 'right' or 'center'")
-        if len(self.frame) > MAX_ROWS:
-            raise ValueError(f"Table {self.caption!r} has {len(self.frame)} rows; "
+        if len(_frame_of(self.frame)) > MAX_ROWS:
+            raise ValueError(f"Table {self.caption!r} has {len(_frame_of(self.frame))} rows; "
                              f"at most {MAX_ROWS} are allowed: aggregate first")
 
     @property
@@ -208,7 +258,7 @@ class Table:
         return self._render()[1]
 
     def _render(self) -> tuple[str, str]:
-        inner = self._inner_html()
+        inner = self._styler_html() if _is_styler(self.frame) else self._inner_html()
         note = source_note_html(self.source_note)
         tid = "table-" + hashlib.sha256(f"{inner}\0{note}".encode()).hexdigest()[:12]
         markup = (f'<figure class="table" id="{tid}">\n{inner}'
@@ -230,7 +280,8 @@ class Table:
             how = (self.align or {}).get(col) or ("right" if numeric else "left")
             kinds.append(how)
             formatters.append(_formatter(series, (self.formats or {}).get(col), numeric))
-        out = [f'<table>\n<caption>{_esc(self.caption)}</caption>\n<thead>\n<tr>']
+        caption = f"<caption>{_esc(self.caption)}</caption>\n" if self.caption else ""
+        out = [f'<table>\n{caption}<thead>\n<tr>']
         for label, how in zip(cols, kinds):
             out.append(f'<th scope="col"{_cell_attrs(how)}>{_esc(label)}</th>')
         out.append("</tr>\n</thead>\n<tbody>\n")
@@ -248,6 +299,17 @@ class Table:
         out.append("</tbody>\n</table>\n")
         return "".join(out)
 
+    def _styler_html(self) -> str:
+        # A stable table id keeps outputs byte-identical between builds (pandas picks a random
+        # one); the Styler's own caption is used when none was given here.
+        styler = self.frame
+        digest = hashlib.sha256(styler.data.to_json(date_format="iso").encode()).hexdigest()[:10]
+        if self.caption:
+            styler = styler.set_caption(self.caption)
+        elif getattr(styler, "caption", None):
+            self.caption = str(styler.caption)
+        return styler.to_html(table_uuid=f"s{digest}") + "\n"
+
     def payload(self) -> dict:
         """The :data:`MIME_FIGURE` payload the export templates consume."""
         tid, markup = self._render()
@@ -256,8 +318,16 @@ class Table:
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
         payload = self.payload()
-        return {"text/html": payload["html"], MIME_FIGURE: payload,
-                "text/plain": f"<Table {self.caption}: {len(self.frame)} rows>"}
+        return {"text/html": _notebook_html(payload["html"]), MIME_FIGURE: payload,
+                "text/plain": f"<Table {self.caption or ''}: {len(_frame_of(self.frame))} rows>"}
+
+
+def _is_styler(obj: Any) -> bool:
+    return type(obj).__name__ == "Styler" and hasattr(obj, "data") and hasattr(obj, "to_html")
+
+
+def _frame_of(obj: Any) -> Any:
+    return obj.data if _is_styler(obj) else obj
 
 
 def _column_label(col: Any) -> str:
@@ -267,10 +337,11 @@ def _column_label(col: Any) -> str:
 
 
 def _cell_attrs(how: str, missing: bool = False) -> str:
-    # Classes for our stylesheets, inline style so JupyterLab (without them) aligns too.
+    # Classes for our stylesheets, inline style so JupyterLab (without them) aligns too: its
+    # own stylesheet right-aligns every cell, so left needs saying as well.
     align_class = {"right": "num", "center": "center"}.get(how)
     classes = [c for c in (align_class, "na" if missing else None) if c]
-    style = f' style="text-align:{how}"' if how != "left" else ""
+    style = f' style="text-align:{how}"'
     return style + (f' class="{" ".join(classes)}"' if classes else "")
 
 
@@ -379,8 +450,10 @@ _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _URL = re.compile(r"https?://[^\s<>\"')\]]+[^\s<>\"')\].,;:]")
 
 
-def source_note_html(note: str) -> str:
+def source_note_html(note: str | None) -> str:
     """Escaped source note, ``Source:`` prefix added, bare http(s) URLs turned into links."""
+    if not note:
+        return "Source: not stated."
     text = note.strip()
     if not text.lower().startswith("source"):
         text = "Source: " + text
@@ -433,7 +506,7 @@ def figure_html(payload: Mapping[str, Any], fig_id: str, *, interactive: bool) -
     script replaces with a vega-embed view; the spec travels in a JSON script element.
     ``interactive=False`` (print): only the static vector image.
     """
-    alt = _esc(payload["alt_text"])
+    alt = _esc(payload.get("alt_text") or "Chart")
     title = payload.get("title")
     parts = [f'<figure class="chart" id="{fig_id}" role="img" aria-label="{alt}" '
              f'aria-describedby="{fig_id}-source">']
@@ -441,12 +514,12 @@ def figure_html(payload: Mapping[str, Any], fig_id: str, *, interactive: bool) -
         parts.append(f'<p class="figure-title">{_esc(title)}</p>')
     if interactive:
         parts.append(f'<div class="chart-view" data-spec="{fig_id}-spec"></div>')
-        fallback = _svg_img(payload["svg"], payload["alt_text"])
+        fallback = _svg_img(payload["svg"], payload.get("alt_text") or "Chart")
         parts.append(f'<div class="chart-fallback">{fallback}</div>')
     else:
-        parts.append(_svg_img(payload["svg"], payload["alt_text"]))
+        parts.append(_svg_img(payload["svg"], payload.get("alt_text") or "Chart"))
     parts.append(f'<figcaption class="source-note" id="{fig_id}-source">'
-                 f'{source_note_html(payload["source_note"])}</figcaption>')
+                 f'{source_note_html(payload.get("source_note"))}</figcaption>')
     parts.append("</figure>")
     if interactive:
         parts.append(f'<script type="application/json" id="{fig_id}-spec">'
@@ -454,6 +527,158 @@ def figure_html(payload: Mapping[str, Any], fig_id: str, *, interactive: bool) -
     return "\n".join(parts)
 
 
-def _require_text(value: Any, cls: str, name: str) -> None:
+def _require_text(value: Any, cls: str, name: str, optional: bool = False) -> None:
+    if optional and value is None:
+        return
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"{cls}.{name} is required and must be non-empty text, got {value!r}")
+
+
+# --------------------------------------------------------------------------------------------
+# Text blocks: bullets, key figures, reference list
+# --------------------------------------------------------------------------------------------
+#: House look inside JupyterLab / VS Code (the exports have their own stylesheets and take the
+#: clean markup from the payload). Scoped to ``.cr-nb`` so it never leaks into other outputs.
+NOTEBOOK_CSS = """
+.cr-nb { font-family: 'DejaVu Sans', system-ui, sans-serif; }
+.cr-nb .key-figures { display: grid; grid-template-columns: repeat(auto-fill, minmax(12rem, 1fr)); gap: .6rem; }
+.cr-nb .kf { border-top: 3px solid #0072B2; background: #f3f6f9; padding: .5rem .7rem .6rem; }
+.cr-nb .kf-value { font-size: 1.35rem; font-weight: 700; color: #0072B2; line-height: 1.2; }
+.cr-nb .kf-label { font-size: .85rem; margin-top: .2rem; }
+.cr-nb .kf-src { font-size: .72rem; color: #666; margin-top: .25rem; }
+.cr-nb table { border-collapse: collapse; font-size: .85rem; }
+.cr-nb caption { caption-side: top; text-align: left; font-weight: 700; padding: .3rem 0; }
+.cr-nb th, .cr-nb td { border: none; border-bottom: 1px solid #e3e3e3; padding: .25rem .5rem; vertical-align: top; }
+.cr-nb thead th { border-bottom: 2px solid #555; }
+.cr-nb .source-note { font-size: .75rem; color: #666; margin-top: .3rem; }
+.cr-nb .references ol { font-size: .8rem; }
+""".strip()
+
+
+def _notebook_html(markup: str) -> str:
+    """``markup`` with the notebook stylesheet, for a front end's ``text/html``."""
+    return f'<div class="cr-nb"><style>{NOTEBOOK_CSS}</style>{markup}</div>'
+
+
+def _html_bundle(markup: str, text: str, markdown: str | None = None) -> dict:
+    bundle = {MIME_FIGURE: {"kind": "html", "html": markup}, "text/html": _notebook_html(markup),
+              "text/plain": text}
+    if markdown is not None:
+        bundle["text/markdown"] = markdown
+    return bundle
+
+
+class Markdown:
+    """Computed text shown as HTML (exports, JupyterLab) and markdown (plain front ends).
+
+    ``html_text`` is the markup, built from escaped data; ``text`` the markdown equivalent.
+    """
+
+    def __init__(self, text: str, html_text: str):
+        self.text, self.html = text, html_text
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        return _html_bundle(self.html, self.text, self.text)
+
+
+def bullets(lines: list[str]) -> Markdown:
+    """A bulleted list; ``**bold**`` marks emphasis, everything else is escaped text."""
+    def inline(t: str) -> str:
+        parts = html.escape(t).split("**")
+        return "".join(f"<strong>{p}</strong>" if i % 2 else p for i, p in enumerate(parts))
+    markup = "<ul>" + "".join(f"<li>{inline(line)}</li>" for line in lines) + "</ul>"
+    return Markdown("\n".join(f"- {line}" for line in lines), markup)
+
+
+class KeyFigures:
+    """A row of headline figures (value, label, source), rendered as cards."""
+
+    def __init__(self, items: list[tuple[str, str, str]]):
+        self.items = items
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        cards = "".join(
+            f'<div class="kf"><div class="kf-value">{_esc(v)}</div>'
+            f'<div class="kf-label">{_esc(label)}</div><div class="kf-src">{_esc(src)}</div></div>'
+            for v, label, src in self.items)
+        text = "\n".join(f"- {v} {label} ({src})" for v, label, src in self.items)
+        return _html_bundle(f'<div class="key-figures">{cards}</div>', text)
+
+
+class References:
+    """Sources as a numbered reference list (long URLs wrap cheaply, unlike in a table).
+
+    ``rows`` are dicts with ``source_id``, ``publisher``, ``title``, ``published``, ``url``
+    and ``local_path`` (empty strings where missing).
+    """
+
+    def __init__(self, rows: list[dict], caption: str):
+        self.rows, self.caption = rows, caption
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        items = []
+        for r in self.rows:
+            parts = [_esc(r["publisher"])]
+            if r["title"]:
+                parts.append(f"<em>{_esc(r['title'])}</em>")
+            parts.append(_esc(r["published"] or "n.d."))
+            where = r["url"] or (f"data/{r['local_path']}" if r["local_path"] else "")
+            if where:
+                parts.append(linkify(where))
+            items.append(f'<li id="src-{_esc(r["source_id"])}"><span class="ref-id">'
+                         f'[{_esc(r["source_id"])}]</span> ' + ". ".join(parts) + "</li>")
+        text = "\n".join(f"[{r['source_id']}] {r['publisher']}. {r['title']}. {r['published']}. "
+                         f"{r['url'] or r['local_path']}" for r in self.rows)
+        markup = (f'<div class="references"><p class="references-caption">{_esc(self.caption)}</p>'
+                  f'<ol>{"".join(items)}</ol></div>')
+        return _html_bundle(markup, text)
+
+
+# --------------------------------------------------------------------------------------------
+# Whatever an analyst displays: plain Altair charts, DataFrames and Stylers
+# --------------------------------------------------------------------------------------------
+RENDERER = "coalition"
+
+
+def _chart_renderer(spec: dict, **metadata: Any) -> dict:
+    """Altair renderer: a plain chart becomes a :class:`Figure` without alt text or source."""
+    return Figure(spec, alt_text=None, source_note=None)._repr_mimebundle_()
+
+
+def _frame_bundle(obj: Any, include=None, exclude=None) -> dict:
+    import pandas as pd
+
+    frame = _frame_of(obj)
+    index = not (isinstance(frame.index, pd.RangeIndex) and frame.index.name is None)
+    return Table(obj, caption=None, source_note=None, index=index)._repr_mimebundle_()
+
+
+def enable_display(ip: Any = None) -> None:
+    """Make every chart and table a notebook displays exportable, in the house style.
+
+    * Altair: the ``coalition`` renderer turns any chart into a :class:`Figure` (spec for the
+      interactive page and for JupyterLab, vector SVG for the PDF).
+    * pandas: a displayed DataFrame or Styler becomes a :class:`Table` (thousands separators,
+      no scientific notation, text left and numbers right, no grid).
+
+    Called by ``from coalition_report import brief``; harmless outside IPython.
+    """
+    import altair as alt
+
+    if RENDERER not in alt.renderers.names():
+        alt.renderers.register(RENDERER, _chart_renderer)
+    alt.renderers.enable(RENDERER)
+    if ip is None:
+        try:
+            from IPython import get_ipython
+        except ImportError:
+            return
+        ip = get_ipython()
+    if ip is None:
+        return
+    import pandas as pd
+    from pandas.io.formats.style import Styler
+
+    fmt = ip.display_formatter.mimebundle_formatter
+    fmt.for_type(pd.DataFrame, _frame_bundle)
+    fmt.for_type(Styler, _frame_bundle)

@@ -60,7 +60,7 @@ __all__ = [
     "Param", "Rule", "NotebookSpec", "NOTEBOOKS", "REQUIRED", "get_notebook",
     "one_of", "int_between", "iso_date", "iso3", "directory",
     "validate_params", "render_report", "BuildResult", "hash_directory", "ensure_kernelspec",
-    "KERNEL_NAME", "FORMATS",
+    "KERNEL_NAME", "FORMATS", "check_outputs", "UnexportableOutput",
 ]
 
 KERNEL_NAME = "coalition-report"
@@ -598,6 +598,89 @@ def _strip_tags(text: str) -> str:
     return " ".join(_html.unescape(re.sub(r"<[^>]+>", " ", text)).split())
 
 
+_SCRIPT = re.compile(r"<script\b", re.I)
+_URL_IN_SCRIPT = re.compile(r"https?://[^\s\"'<>?]+")
+_VEGALITE = re.compile(r"application/vnd\.vegalite\.v\d+\+json")
+#: Output types the exports can show (nbconvert picks the first of these a bundle has).
+_EXPORTABLE = ("text/html", "image/svg+xml", "image/png", "image/jpeg", "text/markdown", "text/latex",
+               "text/plain")
+
+
+class UnexportableOutput(ValueError):
+    """A cell displayed something neither the HTML page nor the PDF can show."""
+
+    def __init__(self, cell: int | None, message: str):
+        self.cell = cell
+        super().__init__(message)
+
+
+def _cell_numbers(nb: Any) -> list[int | None]:
+    """1-based position of each executed cell in the *source* notebook (papermill's injected
+    parameters cell has none)."""
+    out: list[int | None] = []
+    n = 0
+    for cell in nb.cells:
+        if "injected-parameters" in cell.metadata.get("tags", []):
+            out.append(None)
+            continue
+        n += 1
+        out.append(n)
+    return out
+
+
+def _vegalite_spec(data: Mapping[str, Any]) -> dict | None:
+    key = next((k for k in sorted(data, reverse=True) if _VEGALITE.fullmatch(k)), None)
+    return data[key] if key else None
+
+
+def check_outputs(nb: Any) -> list[str]:
+    """Warnings for outputs the exports show but that lack a source; raise for unexportable ones.
+
+    * a chart or table without a source note: warning naming the cell;
+    * a Vega-Lite chart displayed outside the house renderer: exported from its spec
+      (documented fallback), with a warning;
+    * an output with only types no static page can show (widgets, JavaScript, ...):
+      :class:`UnexportableOutput` naming the cell and the types.
+    """
+    warnings: list[str] = []
+    for cell, num in zip(nb.cells, _cell_numbers(nb)):
+        if cell.cell_type != "code" or _DROP_TAGS & set(cell.metadata.get("tags", [])):
+            continue
+        for out in cell.get("outputs", []):
+            if out.get("output_type") not in ("display_data", "execute_result"):
+                continue
+            data = out.get("data", {})
+            if _display.MIME_META in data:
+                continue
+            payload = data.get(_display.MIME_FIGURE)
+            if payload is not None:
+                kind = payload.get("kind")
+                if kind in ("figure", "table") and not payload.get("source_note"):
+                    how = "brief.figure(chart, source=...)" if kind == "figure" else "brief.table(df, source=...)"
+                    what = "chart" if kind == "figure" else "table"
+                    warnings.append(f"cell {num}: {what} without a source (printed as 'Source: not stated'); "
+                                    f"give one with {how}")
+                continue
+            if _vegalite_spec(data) is not None:
+                warnings.append(f"cell {num}: chart displayed outside the house renderer, exported from its "
+                                "Vega-Lite spec without a source; wrap it in brief.figure(chart, source=...)")
+                continue
+            markup = str(data.get("text/html", ""))
+            if _SCRIPT.search(markup):
+                url = _URL_IN_SCRIPT.search(markup)
+                where = f" loading {url.group(0)[:80]}" if url else ""
+                raise UnexportableOutput(num, f"cell {num}: HTML output runs a script{where}; the PDF runs no "
+                                              "scripts and the offline page loads nothing from the network; for "
+                                              "charts, keep the house Altair renderer that `from coalition_report "
+                                              "import brief` enables")
+            rich = sorted(k for k in data if k != "text/plain")
+            if rich and not any(k in _EXPORTABLE for k in rich):
+                raise UnexportableOutput(num, f"cell {num}: output of type {', '.join(rich)} cannot be "
+                                              "exported (the HTML page is static and offline, the PDF runs no "
+                                              "scripts); display a chart, table, image or text instead")
+    return warnings
+
+
 def _prepare(nb: Any, *, interactive: bool) -> tuple[Any, dict[str, int]]:
     """Copy of ``nb`` ready for a template: custom outputs turned into export markup."""
     nb = copy.deepcopy(nb)
@@ -617,8 +700,14 @@ def _prepare(nb: Any, *, interactive: bool) -> tuple[Any, dict[str, int]]:
                 data = out.get("data", {})
                 if _display.MIME_META in data:
                     continue
-                if _display.MIME_FIGURE in data:
-                    payload = data[_display.MIME_FIGURE]
+                payload = data.get(_display.MIME_FIGURE)
+                if payload is None and _vegalite_spec(data) is not None:
+                    # fallback: a chart shown by another Altair renderer, rebuilt from its spec
+                    payload = _display.Figure(_vegalite_spec(data), None, None).payload()
+                if payload is not None and payload.get("kind") == "html":
+                    out = {"output_type": "display_data", "metadata": {},
+                           "data": {"text/html": payload["html"]}}
+                elif payload is not None:
                     uid = _unique(str(payload.get("id", "figure")), seen)
                     if payload.get("kind") == "table":
                         markup = _retarget_id(payload["html"], payload["id"], uid)
@@ -628,6 +717,10 @@ def _prepare(nb: Any, *, interactive: bool) -> tuple[Any, dict[str, int]]:
                         counts["charts"] += 1
                     out = {"output_type": "display_data", "metadata": {},
                            "data": {"text/html": markup}}
+                elif "<table" in data.get("text/html", ""):
+                    # a DataFrame shown without the house formatter: drop pandas' border="1"
+                    out = copy.deepcopy(out)
+                    out["data"]["text/html"] = _PANDAS_BORDER.sub("<table", data["text/html"])
                 outputs.append(out)
             if not outputs:
                 continue
@@ -638,6 +731,9 @@ def _prepare(nb: Any, *, interactive: bool) -> tuple[Any, dict[str, int]]:
         cell["id"] = f"c{n}"  # stable ids: papermill's injected cell gets a random one
     nb.cells = cells
     return nb, counts
+
+
+_PANDAS_BORDER = re.compile(r'<table border="1"')
 
 
 def _unique(base: str, seen: dict[str, int]) -> str:
@@ -941,6 +1037,7 @@ def render_report(notebook: str | NotebookSpec, params: Mapping[str, Any] | None
             kernel = kernel_name or ensure_kernelspec()
             nb = _run(spec, nb_path, values, executed, kernel, timeout, out, stem, prog)
         step = "prepare"
+        warnings = check_outputs(nb)  # the CLI prints them; the manifest keeps them
         meta = _collect_meta(nb, spec, values)
         ctx = _page_context(meta, spec, values, data_hash)
         files: dict[str, Path] = {}
@@ -975,6 +1072,7 @@ def render_report(notebook: str | NotebookSpec, params: Mapping[str, Any] | None
                 "versions": _versions(),
                 "built_at": _source_date(),
                 "counts": counts,
+                "warnings": warnings,
                 "timings_s": dict(prog.timings),
                 "outputs": [{"format": fmt, "file": path.name, "bytes": path.stat().st_size,
                              "sha256": _sha256_file(path)} for fmt, path in files.items()],
@@ -993,6 +1091,8 @@ def render_report(notebook: str | NotebookSpec, params: Mapping[str, Any] | None
             stale.unlink()
     except (BuildError, ParameterError):
         raise
+    except UnexportableOutput as exc:
+        raise _failure(spec, exc.cell, str(exc), _keep_failed(executed, out, stem), prog) from None
     except KeyboardInterrupt:
         prog.say("[yellow]interrupted: previous outputs left untouched[/yellow]")
         raise
@@ -1003,7 +1103,7 @@ def render_report(notebook: str | NotebookSpec, params: Mapping[str, Any] | None
         shutil.rmtree(work, ignore_errors=True)
     timings = dict(prog.timings)
     return BuildResult(spec.name, values, out, published, out / manifest_name, timings,
-                       data_hash, meta.title, meta.as_of)
+                       data_hash, meta.title, meta.as_of, warnings)
 
 
 def _run(spec: NotebookSpec, nb_path: Path, values: dict, executed: Path, kernel: str,

@@ -1,0 +1,20 @@
+"""One module per part of the brief: the charts, tables and computed prose of that part.
+
+=============  ==============================================================
+``summary``    key figures, executive summary, data coverage
+``membership`` map of roles, members table, participation, attendance, meetings
+``aid``        top donors, donor groups, monthly aid, share of GDP, announcements
+``positions``  stance matrix, quotes, positions, timeline, events
+``article``    the founding article, fact by fact
+``methods``    coverage, Kiel's method, exchange rates, build info, references
+``profile``    one state's profile
+=============  ==============================================================
+
+Every function takes the dataset first and, as keyword arguments with house defaults, what an
+analyst would change: colours (a mapping from :func:`coalition_report.style.palette`), sort
+order, top-n, titles. The notebooks call them through ``coalition_report.brief``.
+"""
+
+from . import aid, article, membership, methods, positions, profile, summary
+
+__all__ = ["aid", "article", "membership", "methods", "positions", "profile", "summary"]

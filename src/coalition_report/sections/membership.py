@@ -1,0 +1,206 @@
+"""Section 1, coalition membership: who is in the coalition, in what role, at which meetings."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Mapping
+
+import altair as alt
+import pandas as pd
+
+from .. import analysis as an
+from ..cite import confidence_flag, source_note, top_sources
+from ..config import ASSET_DIR
+from ..data import Dataset
+from ..display import Figure, Table
+from ..fmt import date_column
+from ..style import WIDTH, color_scale, palette
+
+__all__ = ["chart_membership_map", "table_members", "chart_participation", "chart_attendance",
+           "table_meetings"]
+
+#: lon/lat box of the Europe map; countries with no point inside it are not embedded.
+MAP_BOX = (-25.0, 33.0, 45.0, 72.0)
+
+# States drawn inside the Europe map's frame; others are named in the alt text and table.
+EUROPE_VIEW = {"ALB", "AUT", "BEL", "BGR", "HRV", "CYP", "CZE", "DNK", "EST", "FIN", "FRA", "DEU",
+               "GRC", "HUN", "ISL", "IRL", "ITA", "LVA", "LTU", "LUX", "MLT", "MNE", "NLD", "MKD",
+               "NOR", "POL", "PRT", "ROU", "SVK", "SVN", "ESP", "SWE", "CHE", "TUR", "GBR", "UKR",
+               "RUS", "MDA", "BLR", "SRB", "BIH", "XKX"}
+
+
+@lru_cache(maxsize=1)
+def _world() -> str:
+    """Natural Earth 1:110m countries cut down to the map's box, as JSON text.
+
+    Drawing the whole world and clipping it would embed ~1.5 MB of invisible paths in every
+    export; keeping only the countries (and arcs) that touch the box keeps the map small.
+    """
+    topo = json.loads((ASSET_DIR / "world-atlas" / "countries-110m.json").read_text())
+    (sx, sy), (tx, ty) = topo["transform"]["scale"], topo["transform"]["translate"]
+    x0, y0, x1, y1 = MAP_BOX
+    inside = []
+    for arc in topo["arcs"]:
+        x = y = 0
+        hit = False
+        for dx, dy in arc:
+            x, y = x + dx, y + dy
+            lon, lat = x * sx + tx, y * sy + ty
+            hit = hit or (x0 <= lon <= x1 and y0 <= lat <= y1)
+        inside.append(hit)
+
+    def arc_ids(node):
+        if isinstance(node, int):
+            yield node if node >= 0 else ~node
+        else:
+            for n in node:
+                yield from arc_ids(n)
+
+    geoms = [g for g in topo["objects"]["countries"]["geometries"]
+             if any(inside[i] for i in arc_ids(g.get("arcs", [])))]
+    used = sorted({i for g in geoms for i in arc_ids(g.get("arcs", []))})
+    new_index = {old: new for new, old in enumerate(used)}
+
+    def remap(node):
+        if isinstance(node, int):
+            return new_index[node] if node >= 0 else ~new_index[~node]
+        return [remap(n) for n in node]
+
+    for g in geoms:
+        g["arcs"] = remap(g["arcs"])
+    topo["arcs"] = [topo["arcs"][i] for i in used]
+    topo["objects"] = {"countries": {"type": "GeometryCollection", "geometries": geoms}}
+    return json.dumps(topo)
+
+
+def chart_membership_map(ds: Dataset, *, colors: Mapping[str, str] | None = None,
+                         title: str = "Who offers what: roles in the coalition") -> Figure:
+    """Europe and its neighbourhood, states coloured by their newest reported role.
+
+    ``colors`` maps role ids (``lead_nation``, ``ground_forces`` …) to colours; default
+    ``palette("roles")``.
+    """
+    colors = colors or palette("roles")
+    roles = an.current_roles(ds)
+    roles = roles[roles["iso_numeric"].notna()].copy()
+    roles["id"] = roles["iso_numeric"].astype(int).map(lambda n: f"{n:03d}")
+    lookup = roles[["id", "name", "role", "role_label", "as_reported"]].to_dict("records")
+    present = [r for r in an.ROLE_ORDER if r in set(roles["role"])]
+    world = alt.InlineData(values=json.loads(_world()), format=alt.DataFormat(type="topojson", feature="countries"))
+    base = alt.Chart(world).mark_geoshape(fill="#f0f0f0", stroke="white", strokeWidth=0.5)
+    colored = alt.Chart(world).mark_geoshape(stroke="white", strokeWidth=0.5).transform_lookup(
+        lookup="id", from_=alt.LookupData(alt.InlineData(values=lookup), "id",
+                                         ["name", "role", "role_label", "as_reported"])
+    ).transform_filter("datum.role != null").encode(
+        color=alt.Color("role_label:N", title="Role",
+                        scale=color_scale(colors, labels=an.ROLE_LABELS, order=present),
+                        legend=alt.Legend(columns=2, orient="bottom")),
+        tooltip=[alt.Tooltip("name:N", title="State"), alt.Tooltip("role_label:N", title="Role"),
+                 alt.Tooltip("as_reported:N", title="As reported")],
+    )
+    proj = alt.Projection(type="conicConformal", center=[15, 52], rotate=[-15, 0], parallels=[40, 65],
+                          scale=600, translate=[WIDTH / 2, 230])
+    chart = (base + colored).project(**proj.to_dict()).properties(
+        width=WIDTH, height=440,
+        title=alt.Title(title, subtitle=f"Newest reported role per state, as of {an.cutoff(ds)}"))
+    outside = roles[~roles["actor_id"].isin(EUROPE_VIEW)]
+    counts = roles["role_label"].value_counts()
+    alt_text = (f"Map of Europe colouring {len(roles)} states by their newest reported role. "
+                + "; ".join(f"{an.ROLE_LABELS[r].lower()}: {counts.get(an.ROLE_LABELS[r], 0)}" for r in present)
+                + ". Outside the map: " + (", ".join(outside["name"]) or "none") + ".")
+    return Figure(chart, alt_text=alt_text, title=None,
+                  source_note=source_note(ds, top_sources(roles["source_id"]),
+                                          "Roles as reported in each state's newest statement; "
+                                          "full list with conditions in the table below. Map: "
+                                          "Natural Earth 1:110m via world-atlas (ISC licence)"))
+
+
+def table_members(ds: Dataset, *, sort_by: tuple[str, ...] = ("role", "name"),
+                  caption: str = "Coalition members by role") -> Table:
+    """Coalition members with what they offer and on what conditions.
+
+    ``sort_by``: columns of :func:`analysis.coalition_members` (``role`` sorts in the order
+    of :data:`analysis.ROLE_ORDER`, ``name`` alphabetically, ``date`` newest last).
+    """
+    m = an.coalition_members(ds)
+    keys = {"role": m["role"].map({r: i for i, r in enumerate(an.ROLE_ORDER)})}
+    m = m.assign(**{f"_k{i}": keys.get(c, m[c]) for i, c in enumerate(sort_by)})
+    m = m.sort_values([f"_k{i}" for i in range(len(sort_by))], kind="stable")
+    out = pd.DataFrame({
+        "State": m["name"], "Role": m["role_label"],
+        "What it offers (as reported)": m["as_reported"].fillna("") + confidence_flag(m["confidence"].fillna("")),
+        "Conditions": m["conditions"].fillna("–"),
+        "Reported": date_column(m["date"]), "Source": m["source_id"].fillna("–"),
+    })
+    return Table(out, caption=f"{caption} ({len(out)} states)",
+                 source_note=source_note(ds, top_sources(m["source_id"]),
+                                         "Source ids resolve in the Sources section"))
+
+
+def chart_participation(ds: Dataset, *, title: str = "Participation in coalition meetings") -> Figure:
+    """Meetings over time: states named as present vs the participant counts sources report."""
+    p = an.participation_by_meeting(ds)
+    p = p.assign(label=p["date"].dt.strftime("%-d %b %Y") + " " + p["place"].str.split(",").str[0],
+                 level_label=p["level"].str.replace("_", " ").str.capitalize())
+    base = alt.Chart(p).encode(x=alt.X("date:T", title=None, axis=alt.Axis(format="%b %Y", labelAngle=0)))
+    reported = base.mark_tick(color="#555555", thickness=2, size=12).encode(
+        y="reported_max:Q", tooltip=["label:N", alt.Tooltip("participation_as_reported:N", title="Reported")])
+    named = base.mark_circle(size=90, opacity=0.9).encode(
+        y=alt.Y("named_states:Q", title="States"),
+        color=alt.Color("level_label:N", title="Meeting level"),
+        tooltip=["label:N", alt.Tooltip("named_states:Q", title="States named in sources"),
+                 alt.Tooltip("participation_as_reported:N", title="Reported")])
+    chart = (reported + named).properties(
+        width=WIDTH, height=260,
+        title=alt.Title(title, subtitle="Dots: states the sources name as present; grey dashes: highest "
+                                        "participant count a source reports"))
+    top = p.loc[p["named_states"].idxmax()] if len(p) else None
+    alt_text = (f"Dot chart of {len(p)} coalition meetings from {p['date'].min():%d %B %Y} to "
+                f"{p['date'].max():%d %B %Y}. The most states named present was {top['named_states']} "
+                f"at {top['label']}." if top is not None else "No meetings in the period.")
+    return Figure(chart, alt_text=alt_text,
+                  source_note=source_note(ds, top_sources(p["source_id"]),
+                                          "Named states count attendance rows; reported counts from claims.csv, "
+                                          "which keeps disagreeing counts side by side"))
+
+
+def chart_attendance(ds: Dataset, *, level: str | None = "leaders", colors: Mapping[str, str] | None = None,
+                     title: str = "Who was reported at which leaders' meeting") -> Figure:
+    """State × meeting grid: who is reported at which meeting (``level=None``: every meeting).
+
+    ``colors`` maps ``attended``/``observer``/``absent`` to colours; rows are sorted by the
+    number of meetings a state was named at.
+    """
+    colors = colors or palette("attendance")
+    am = an.attendance_matrix(ds)
+    am = am[am["actor_type"] == "state"]
+    if level:
+        am = am[am["meeting_level"] == level]
+    am = am.assign(meeting=am["date"].dt.strftime("%Y-%m-%d") + " " + am["place"].str.split(",").str[0],
+                   status_label=am["status"].str.capitalize())
+    order = am.groupby("name")["meeting_id"].count().sort_values(ascending=False).index.tolist()
+    chart = alt.Chart(am).mark_square(size=70).encode(
+        x=alt.X("meeting:O", title=None, axis=alt.Axis(labelAngle=-40, labelLimit=140)),
+        y=alt.Y("name:N", sort=order, title=None),
+        color=alt.Color("status_label:N", title="Status",
+                        scale=color_scale(colors, labels={k: k.capitalize() for k in colors})),
+        tooltip=["name:N", "meeting:N", "status_label:N"],
+    ).properties(width=WIDTH - 160, height=alt.Step(11),
+                 title=alt.Title(title, subtitle="Only states named by a source are shown; an empty cell "
+                                                 "means not named, not absent"))
+    n_meet = am["meeting_id"].nunique()
+    alt_text = (f"Grid of {am['name'].nunique()} states by {n_meet} meetings. "
+                f"Most often named: {', '.join(order[:5])}.")
+    return Figure(chart, alt_text=alt_text, source_note=source_note(ds, top_sources(am["source_id"])))
+
+
+def table_meetings(ds: Dataset, *, caption: str = "Coalition meetings") -> Table:
+    """Coalition meetings, oldest first, with participation as reported and outcome."""
+    m = ds.meetings.sort_values("date")
+    out = pd.DataFrame({"Date": date_column(m["date"]), "Place": m["place"],
+                        "Level": m["level"].str.replace("_", " "),
+                        "Participation (as reported)": m["participation_as_reported"].fillna("–"),
+                        "Outcome": m["outcome"].fillna("–"),
+                        "Source": m["source_id"] + confidence_flag(m["confidence"])})
+    return Table(out, caption=caption, source_note=source_note(ds, top_sources(m["source_id"])))
