@@ -4,10 +4,14 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# JupyterLab and the notebook tooling get their own venv: never in .venv, the build environment.
+LAB_VENV ?= .venv-lab
+LAB_STAMP := $(LAB_VENV)/.installed
+LAB_PACKAGES := jupyterlab nbdime pre-commit nbstripout ruff
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help report test validate lab bench clean system-deps venv lock
+.PHONY: help report test validate lab lab-env lab-screenshot bench clean system-deps venv lock
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -34,15 +38,45 @@ validate: venv ## validate the data package and print its summary
 test: venv system-deps ## run the whole test suite
 	$(PY) -m pytest
 
-lab: venv ## open JupyterLab on the project's kernel (package installed editable)
-	$(PY) -m pip install -q -c constraints.txt -e '.[lab]'
-	$(VENV)/bin/jupyter lab notebooks/
+$(LAB_STAMP): constraints.txt
+	$(PYTHON) -m venv $(LAB_VENV)
+	$(LAB_VENV)/bin/python -m pip install -q --upgrade "pip>=24"
+	$(LAB_VENV)/bin/python -m pip install -q -c constraints.txt $(LAB_PACKAGES)
+	touch $(LAB_STAMP)
+
+# The kernel stays in .venv (package editable: a change in src/ shows after a kernel restart);
+# its kernelspec is copied into .venv-lab so JupyterLab lists it. nbdime writes bare command
+# names into .git/config; they are made absolute so `git diff` works without .venv-lab on PATH.
+lab-env: venv $(LAB_STAMP) ## set up .venv-lab (JupyterLab, nbdime, pre-commit hook, nbdime git driver), no server
+	$(LAB_VENV)/bin/jupyter kernelspec install --sys-prefix --replace --log-level=WARN \
+	  --name coalition-report $(VENV)/share/jupyter/kernels/coalition-report
+	@git rev-parse --git-dir >/dev/null 2>&1 || { echo "not a git checkout: no pre-commit hook, no nbdime driver" >&2; exit 0; }; \
+	set -ex; \
+	$(LAB_VENV)/bin/pre-commit install; \
+	$(LAB_VENV)/bin/nbdime config-git --enable; \
+	git config diff.jupyternotebook.command "$(abspath $(LAB_VENV))/bin/git-nbdiffdriver diff"; \
+	git config merge.jupyternotebook.driver "$(abspath $(LAB_VENV))/bin/git-nbmergedriver merge %O %A %B %L %P"; \
+	git config difftool.nbdime.cmd '"$(abspath $(LAB_VENV))/bin/git-nbdifftool" diff "$$LOCAL" "$$REMOTE" "$$BASE"'; \
+	git config mergetool.nbdime.cmd '"$(abspath $(LAB_VENV))/bin/git-nbmergetool" merge "$$BASE" "$$LOCAL" "$$REMOTE" "$$MERGED"'
+
+lab: lab-env ## open JupyterLab (from .venv-lab) on notebooks/ with the coalition-report kernel
+	$(LAB_VENV)/bin/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/
+
+CELL ?= 0
+SCREENSHOT ?= reports/lab-screenshot.png
+ifneq ($(filter lab-screenshot,$(MAKECMDGOALS)),)
+ifeq ($(NOTEBOOK),)
+$(error usage: make lab-screenshot NOTEBOOK=path/to/executed.ipynb [CELL=n] [SCREENSHOT=out.png])
+endif
+endif
+lab-screenshot: lab-env system-deps ## PNG of NOTEBOOK=<executed .ipynb> in JupyterLab at CELL=<n>, prints chart counts
+	$(LAB_VENV)/bin/python scripts/lab_screenshot.py "$(NOTEBOOK)" --cell $(CELL) --out "$(SCREENSHOT)"
 
 bench: venv ## time the build against hand-run papermill + nbconvert
 	$(PY) scripts/bench.py
 
 lock: ## re-pin constraints.txt from a fresh resolve (then review the diff)
-	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock && .venv-lock/bin/pip install -q -e '.[test,lab]' \
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock && .venv-lock/bin/pip install -q -e '.[test]' $(LAB_PACKAGES) \
 	  && .venv-lock/bin/pip freeze --exclude-editable | grep -v '^coalition-report' > constraints.txt && rm -rf .venv-lock
 
 clean: ## remove generated reports and caches (keeps .venv)

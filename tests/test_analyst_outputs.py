@@ -7,7 +7,6 @@ naming the cell.
 from __future__ import annotations
 
 import re
-import shutil
 
 import nbformat
 import pytest

@@ -33,9 +33,12 @@ def _parser() -> argparse.ArgumentParser:
     v = sub.add_parser("validate", help="validate the data package and print a summary")
     v.add_argument("--data", type=Path, default=None, help="data directory (default: data/)")
 
+    from .render import NOTEBOOKS  # the one statement of the parameter rules
+    brief = NOTEBOOKS["coalition_brief"]
     b = sub.add_parser("build", help="execute the notebooks and export HTML/PDF")
     b.add_argument("--as-of", default="", help="cut-off date YYYY-MM-DD (default: newest date in the data)")
-    b.add_argument("--currency", default="EUR", help="EUR, USD or GBP (default EUR)")
+    b.add_argument("--currency", default=brief.param("currency").default,
+                   help=f"{brief.param('currency').rule.description} (default %(default)s)")
     b.add_argument("--format", default="html,pdf", help="comma list of html,pdf (default both)")
     b.add_argument("--out", type=Path, default=None, help="output directory (default: reports/)")
     b.add_argument("--data", type=Path, default=None, help="data directory (default: data/)")
