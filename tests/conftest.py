@@ -15,6 +15,23 @@ def shipped():
     return load_data(ROOT / "data")
 
 
+_BUILDS: dict = {}
+
+
+@pytest.fixture(scope="session")
+def build_brief(tmp_path_factory):
+    """``build_brief(as_of="")``: the real brief (HTML+PDF) built once per as-of date per session."""
+    from coalition_report.build import build_all
+
+    def get(as_of: str = ""):
+        if as_of not in _BUILDS:
+            out = tmp_path_factory.mktemp(f"brief-{as_of or 'default'}")
+            [result] = build_all(as_of=as_of, out_dir=out, progress=False)
+            _BUILDS[as_of] = result
+        return _BUILDS[as_of]
+    return get
+
+
 @pytest.fixture()
 def valid_dir() -> Path:
     return FIXTURES / "valid"

@@ -48,13 +48,12 @@ def test_aid_by_donor_uses_kiel_totals_and_converts(ds):
     assert gbp.at["GBR", "allocation_total"] == pytest.approx(850_000)
 
 
-def test_before_kiel_cutoff_totals_drop_and_activity_sums_are_used(valid_dir):
-    ds = load_data(valid_dir, as_of="2025-03-05")
+def test_before_the_kiel_release_aid_is_reconstructed_from_dated_rows(valid_dir):
+    ds = load_data(valid_dir, as_of="2025-03-12")
     d = an.aid_by_donor(ds).set_index("donor_id")
-    assert set(d.index) == {"FRA"}  # GBR's only activity is dated 2025-03-10; FRA's is undated
-    assert d.at["FRA", "allocation_total"] == 500_000 and d.at["FRA", "basis"] == "activity_sums"
-    excl = load_data(valid_dir, as_of="2025-03-05", undated="exclude")
-    assert an.aid_by_donor(excl).empty
+    assert set(d.index) == {"GBR"}  # GBR's activity is dated 2025-03-10; FRA's undated row waits for the release
+    assert d.at["GBR", "allocation_total"] == 1_000_000 and d.at["GBR", "basis"] == "activity_sums"
+    assert an.aid_by_donor(load_data(valid_dir, as_of="2025-03-05")).empty
 
 
 def test_aid_by_group(ds):

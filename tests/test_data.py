@@ -25,18 +25,67 @@ def test_as_of_drops_later_records_and_their_attendance(valid_dir):
     assert ds.meetings["meeting_id"].tolist() == ["2025-03-02-london"]
     assert set(ds.attendance["meeting_id"]) == {"2025-03-02-london"}
     assert ds.positions["position_id"].tolist() == ["rus-coalition-2025-03-06"]
-    assert len(ds.aid_totals) == 2  # on the Kiel cut-off date (2025-03-10) the totals stay
     assert ds.dropped["meetings"] == 1 and ds.dropped["attendance"] == 1
-    assert len(ds.actors) == 4 and len(ds.sources) == 3  # reference tables are never cut
+    assert len(ds.actors) == 4  # states exist at every date
+
+
+def test_as_of_is_a_knowledge_cut_off_for_sources(valid_dir):
+    """Only sources published by the date are kept; Kiel's release (published 2026, accessed
+    2026-06-01) is reconstructed from dated rows; GDP resting on a later source is blanked."""
+    ds = load_data(valid_dir, as_of="2025-03-10")
+    assert ds.sources["source_id"].tolist() == ["ref-001"]  # kiel-r28: 2026; ecb-2025: only "2025"
+    assert ds.kiel_known == date(2026, 6, 1) and ds.kiel_reconstructed
+    assert len(ds.aid_totals) == 0
+    assert ds.aid_activities["activity_id"].tolist() == ["kiel-r28-00001"]  # dated 2025-03-10; undated out
+    assert ds.actors["gdp_usd"].isna().all()  # the fixture's GDP cites kiel-r28
+
+
+def test_a_record_needs_a_source_published_by_the_date(tmp_path, valid_dir):
+    pkg = tmp_path / "p"
+    shutil.copytree(valid_dir, pkg)
+    src = (pkg / "sources.csv").read_text()
+    (pkg / "sources.csv").write_text(src.replace("London,https://example.org/a,,2025-03-02",
+                                                 "London,https://example.org/a,,2025-03-08"))
+    early = load_data(pkg, as_of="2025-03-07")
+    assert early.meetings.empty and early.positions.empty  # every row cites ref-001, published 03-08
+    assert len(load_data(pkg, as_of="2025-03-08").meetings) == 1
+
+
+def test_after_the_kiel_release_the_whole_release_counts(tmp_path, valid_dir):
+    pkg = tmp_path / "p"
+    shutil.copytree(valid_dir, pkg)
+    src = (pkg / "sources.csv").read_text()
+    (pkg / "sources.csv").write_text(src.replace("Tracker R28,https://www.kielinstitut.de/,,2026,",
+                                                 "Tracker R28,https://www.kielinstitut.de/,,2025-03-12,"))
+    before = load_data(pkg, as_of="2025-03-11")
+    after = load_data(pkg, as_of="2025-03-12")
+    assert before.kiel_reconstructed and not after.kiel_reconstructed
+    assert len(before.aid_totals) == 0 and len(after.aid_totals) == 2
+    assert after.aid_activities["activity_id"].tolist() == ["kiel-r28-00001", "kiel-r28-00002"]
 
 
 def test_undated_policy(valid_dir):
-    inc = load_data(valid_dir, as_of="2025-03-01")
-    assert inc.aid_activities["activity_id"].tolist() == ["kiel-r28-00002"]
+    inc = load_data(valid_dir)
+    assert inc.aid_activities["activity_id"].tolist() == ["kiel-r28-00001", "kiel-r28-00002"]
     exc = load_data(valid_dir, undated="exclude")
     assert exc.aid_activities["activity_id"].tolist() == ["kiel-r28-00001"]
     with pytest.raises(ParameterError):
         load_data(valid_dir, undated="maybe")
+
+
+def test_rates_are_those_published_by_the_date(tmp_path, valid_dir):
+    """A period running past the as-of date is re-averaged from the daily rates published so far."""
+    pkg = tmp_path / "p"
+    shutil.copytree(valid_dir, pkg)
+    (pkg / "fx").mkdir()
+    (pkg / "fx" / "ecb-daily.csv").write_text("date,USD,GBP\n2025-01-02,1.00,0.80\n2025-01-03,1.20,0.90\n"
+                                              "2025-06-02,9.99,9.99\n")
+    ds = load_data(pkg, as_of="2025-01-03")
+    r = ds.fx_rates[ds.fx_rates["period_start"] == "2025-01-01"].set_index("currency")
+    assert r.at["USD", "per_eur"] == 1.1 and r.at["GBP", "per_eur"] == 0.85
+    assert str(r.at["USD", "period_end"].date()) == "2025-01-03"
+    assert "mean of 2 ECB euro reference rates published 2025-01-02 to 2025-01-03" in r.at["USD", "rate_type"]
+    assert (ds.fx_rates["period_start"] <= "2025-01-03").all()
 
 
 def test_bad_as_of_is_a_parameter_error(valid_dir):

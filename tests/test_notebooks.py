@@ -36,10 +36,8 @@ def _bn(value_eur: float) -> str:
 
 
 @pytest.fixture(scope="module")
-def brief(tmp_path_factory):
-    out = tmp_path_factory.mktemp("reports")
-    [result] = build_all(out_dir=out, progress=False)
-    return result
+def brief(build_brief):
+    return build_brief("")
 
 
 @pytest.fixture(scope="module")

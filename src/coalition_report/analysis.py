@@ -29,7 +29,8 @@ __all__ = [
     "current_roles", "coalition_members", "membership_by_role", "attendance_matrix",
     "participation_by_meeting", "aid_by_donor", "aid_by_group", "aid_monthly",
     "aid_share_of_gdp", "announcements", "positions_matrix", "quotes", "timeline",
-    "display_rate", "to_currency", "headline_figures",
+    "display_rate", "to_currency", "headline_figures", "map_status", "rates_used", "stance_counts",
+    "DEFINITIONS", "NOT_MEMBER_LABEL", "cutoff",
 ]
 
 ROLE_ORDER = ["lead_nation", "ground_forces", "air_maritime", "logistics_training",
@@ -49,6 +50,30 @@ AID_TYPES = ["military", "financial", "humanitarian"]
 BENEFICIARY = "UKR"
 _CONF_RANK = {"low": 0, "medium": 1, "high": 2}
 EU_BODIES = {"eu-institutions", "epf", "eib"}
+
+#: The definitions the brief prints in Methods; each is what the function named beside it does.
+DEFINITIONS = {
+    "member": ("Coalition member", "a state named by a source as present (attended or observer) at one or more "
+               "of the coalition's leaders' meetings, whose newest reported role is not \"outside the "
+               "coalition\". Chiefs-of-defence, ministers' and planners' meetings included non-members and "
+               "do not count; Ukraine (the state supported) and organisations are not counted "
+               "(coalition_members)."),
+    "role": ("Role", "one category per state from its newest dated report on or before the as-of date; on the same "
+             "day the better-sourced report wins; the source's own wording is kept beside it (current_roles)."),
+    "force": ("Offers forces", "a member whose role is lead nation, ground forces, or air or maritime assets."),
+    "stance": ("Stance", "the newest dated position per actor and topic, coded by the rules in data/CURATION.md "
+               "(support, conditional, neutral, oppose) from the quoted wording (positions_matrix)."),
+    "groups": ("Aid groups", "Europe = donors Kiel flags as geographically European plus EU institutions; "
+               "United States; Other."),
+    "as_of": ("As-of date", "a knowledge cut-off: a record is shown only if what it states happened on or before "
+              "that day and its source was published by then; an undated record takes its source's date; "
+              "only sources published by then are listed or cited, and only exchange rates published by then "
+              "are used."),
+    "currency": ("Currency", "euro sums are converted at the reference rate in force on the as-of date (the mean "
+                 "of the rates published so far in its period); announcements at the rate of their own date."),
+    "confidence": ("Confidence", "facts graded low by the research dossier (one secondary or aggregator site) "
+                   "are marked \"(low confidence)\" wherever they appear."),
+}
 
 
 def cutoff(ds: Dataset) -> date:
@@ -103,7 +128,7 @@ def coalition_members(ds: Dataset) -> pd.DataFrame:
     missing = sorted(attended - set(roles["actor_id"]))
     if missing:
         extra = pd.DataFrame({"actor_id": missing, "name": [ _actor_names(ds).get(m, m) for m in missing],
-                              "role": "political_support", "role_label": "No stated role",
+                              "role": "political_support", "role_label": NO_ROLE_LABEL,
                               "role_rank": ROLE_ORDER.index("political_support"),
                               "first_meeting": [first.get(m) for m in missing]})
         out = pd.concat([out, extra], ignore_index=True)
@@ -120,6 +145,40 @@ def membership_by_role(ds: Dataset) -> pd.DataFrame:
             rows.append({"role": role, "role_label": ROLE_LABELS[role], "states": len(sub),
                          "members": ", ".join(sub["name"])})
     return pd.DataFrame(rows, columns=["role", "role_label", "states", "members"])
+
+
+def map_status(ds: Dataset) -> pd.DataFrame:
+    """Every state with a reported role or named at a meeting: its map category.
+
+    Members get their role (the same :func:`coalition_members` the tables and the summary use);
+    any other state the data mentions is ``not_member``. One row per state with ``category``,
+    ``label``, ``name``, ``iso_numeric``, ``as_reported`` and ``source_id``.
+    """
+    members = coalition_members(ds)
+    roles = current_roles(ds).set_index("actor_id")
+    states = ds.actors[ds.actors["actor_type"] == "state"].set_index("actor_id")
+    named = set(ds.attendance["actor_id"]) | set(roles.index)
+    rows = []
+    for r in members.itertuples(index=False):
+        no_role = r.role_label == NO_ROLE_LABEL
+        rows.append({"actor_id": r.actor_id, "category": "no_stated_role" if no_role else r.role,
+                     "label": r.role_label,
+                     "as_reported": getattr(r, "as_reported", None), "source_id": getattr(r, "source_id", None)})
+    for actor in sorted((named & set(states.index)) - set(members["actor_id"]) - {BENEFICIARY}):
+        role = roles.loc[actor] if actor in roles.index else None
+        rows.append({"actor_id": actor, "category": "not_member", "label": NOT_MEMBER_LABEL,
+                     "as_reported": None if role is None else role["as_reported"],
+                     "source_id": None if role is None else role["source_id"]})
+    out = pd.DataFrame(rows, columns=["actor_id", "category", "label", "as_reported", "source_id"])
+    out["name"] = out["actor_id"].map(states["name"])
+    out["iso_numeric"] = out["actor_id"].map(_iso_numeric).astype("Int64")
+    return out
+
+
+#: Label of members the data gives no role.
+NO_ROLE_LABEL = "No stated role"
+#: Map and legend label for states in the data that are not members.
+NOT_MEMBER_LABEL = "Not a member (named in the data)"
 
 
 def attendance_matrix(ds: Dataset) -> pd.DataFrame:
@@ -154,6 +213,26 @@ def participation_by_meeting(ds: Dataset) -> pd.DataFrame:
 
 # ---------------------------------------------------------------------------------------------
 # money
+
+def rates_used(ds: Dataset, currency: str = "EUR") -> pd.DataFrame:
+    """The recorded rates the brief converts with: the display rate, each announcement's date's
+    rates, and the USD rate of each GDP year (the ``fx_rates`` rows, deduplicated)."""
+    fx = FxTable(ds.fx_rates)
+    wanted = []
+    if currency != "EUR":
+        wanted.append(fx.latest(currency, cutoff(ds)))
+    a = ds.aid_announcements
+    for r in a[a["amount"].notna()].itertuples(index=False):
+        for cur in {r.currency, currency} - {"EUR"}:
+            wanted.append(fx.rate(cur, r.date))
+    years = ds.actors["gdp_year"].dropna().astype(int).unique() if "gdp_year" in ds.actors else []
+    for y in years:
+        wanted.append(fx.rate("USD", date(int(y), 7, 1)))
+    keys = {(w.currency, pd.Timestamp(w.period_start)) for w in wanted}
+    f = ds.fx_rates
+    hit = [(c, p) in keys for c, p in zip(f["currency"], f["period_start"])]
+    return f[hit].sort_values(["currency", "period_start"]).reset_index(drop=True)
+
 
 def display_rate(ds: Dataset, currency: str) -> tuple[float, str, str]:
     """(units of ``currency`` per EUR, description, source_id) used to show EUR sums."""
@@ -316,6 +395,13 @@ def positions_matrix(ds: Dataset, actors: list[str] | None = None) -> pd.DataFra
     return latest.sort_values(["actor", "topic"]).reset_index(drop=True)
 
 
+def stance_counts(ds: Dataset, topic: str) -> dict[str, list[str]]:
+    """Stance -> actor names (newest stance per actor) on ``topic``, in :data:`STANCE_ORDER`."""
+    p = positions_matrix(ds)
+    p = p[p["topic"] == topic]
+    return {s: sorted(p.loc[p["stance"] == s, "actor"]) for s in STANCE_ORDER}
+
+
 def quotes(ds: Dataset, actor_id: str | None = None) -> pd.DataFrame:
     """Dated exact quotes (positions with a quote), newest first."""
     p = ds.positions[ds.positions["quote"].notna()]
@@ -353,6 +439,7 @@ def headline_figures(ds: Dataset, currency: str = "EUR") -> dict[str, object]:
         "force_offering": int(members["role"].isin(FORCE_ROLES).sum()),
         "declined": int((members["role"] == "declined_troops").sum()),
         "meetings": len(meetings),
+        "leaders_meetings": int((meetings["level"] == "leaders").sum()),
         "last_meeting_date": None if last is None else last["date"].date(),
         "last_meeting_place": None if last is None else last["place"],
         "alloc_coalition": alloc("Coalition members"),

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any, Iterable, Mapping
 
 from .cite import kiel_source, source_note
-from .data import Dataset, check_as_of, check_state, load_data
+from .data import Dataset, check_as_of, check_state, cut_to, load_data
 from .display import Figure, ReportMeta, Table, enable_display
 from .fmt import fmt_date, fmt_int, fmt_money, fmt_pct
 from .render import validate_params
@@ -24,7 +24,8 @@ from .sections.aid import chart_aid_groups, chart_gdp_share, chart_monthly_aid, 
 from .sections.article import article_claims
 from .sections.membership import (chart_attendance, chart_membership_map, chart_participation, table_meetings,
                                   table_members)
-from .sections.methods import build_info, kiel_method_note, references, table_coverage, table_fx
+from .sections.methods import build_info, definitions, kiel_method_note, references, table_coverage, table_fx
+from .sections.outlook import outlook
 from .sections.positions import chart_positions, chart_timeline, table_events, table_positions, table_quotes
 from .sections.profile import (chart_country_aid, profile_summary, table_attendance, table_country_aid, table_roles,
                                table_statements)
@@ -45,8 +46,8 @@ __all__ = [
     "chart_top_donors", "chart_aid_groups", "chart_monthly_aid", "chart_gdp_share", "table_announcements",
     # 3 positions
     "chart_positions", "table_quotes", "chart_timeline", "table_events", "table_positions",
-    # 4 article, 6 methods
-    "article_claims", "table_coverage", "kiel_method_note", "table_fx", "build_info", "references",
+    # 4 article, 5 outlook, 6 methods
+    "article_claims", "outlook", "definitions", "table_coverage", "kiel_method_note", "table_fx", "build_info", "references",
     # country profile
     "profile_summary", "table_roles", "table_attendance", "chart_country_aid", "table_country_aid",
     "table_statements",
@@ -58,11 +59,10 @@ _active: Dataset | None = None
 
 
 def _load(as_of: str, data_dir: str) -> Dataset:
-    """Load the data as of ``as_of`` (empty: the newest date in the data)."""
+    """Load the data as known on ``as_of`` (empty: the newest date anything in the data became known)."""
     global _active
     full = load_data(data_dir or None)
-    cutoff = check_as_of(full, as_of) or full.newest_date
-    _active = load_data(data_dir or None, as_of=cutoff)
+    _active = cut_to(full, check_as_of(full, as_of) or full.knowledge_date)
     enable_display()
     return _active
 

@@ -7,17 +7,24 @@ Typical use::
     ds = load_data(as_of="2025-06-30")     # what was known on 30 June 2025
     ds.table("positions")                  # a pandas DataFrame
 
-``as_of`` semantics (documented in the README):
+``as_of`` is a knowledge cut-off (the README and the brief's Methods state the same rule; one
+function, :func:`cut_to`, applies it to every table):
 
-* A dated record is kept when its date is on or before ``as_of``. Attendance follows the date of
-  its meeting. Actors, sources and FX rates are reference tables and are never dropped.
-* Undated records (Kiel sub-activities without a single date; claims the source gives no date for)
-  cannot be placed in time. ``undated="include"`` (default) keeps them in cumulative totals and
-  shows them as a separate "undated" bucket in time series; ``undated="exclude"`` drops them.
-* Kiel's per-donor totals (``aid_totals``) are a snapshot at the end of the release's coverage.
-  They are kept only when ``as_of`` is on or after that date; for an earlier ``as_of`` they drop
-  out and allocations are summed from the dated activity rows instead (commitments then are not
-  available, because the activity table carries no commitment values).
+* A record is kept when what it states happened on or before ``as_of`` **and** its source was
+  known (published) on or before ``as_of``. A source's date is its ``published`` day, else its
+  ``known_from`` (the curator's bound for partial or missing publication dates), else the end of
+  its partial ``published`` period, else its ``accessed`` day. Attendance follows its meeting.
+* An undated record (a claim the source gives no date for) takes the date of its source.
+* Sources are listed, counted and cited only when known on or before ``as_of``; an actor's GDP
+  is blanked when its source was not yet published.
+* Kiel aid data is a later release reconstructed: before the release's own date only activity
+  rows dated on or before ``as_of`` are kept (undated rows cannot be placed, so they are left
+  out) and Kiel's per-donor totals drop out; from the release's date on, the whole release is
+  used (undated rows count in totals, never in time series).
+* Exchange rates: only ECB reference rates published on or before ``as_of``: a period running
+  past ``as_of`` is replaced by the mean of the daily rates up to ``as_of`` (``data/fx/``);
+  periods starting later drop out.
+* ``undated="exclude"`` also drops every undated record (time series use this).
 """
 
 from __future__ import annotations
@@ -33,7 +40,8 @@ from . import config
 from .errors import DataValidationError, Problem
 from .validate import parse_package
 
-__all__ = ["Dataset", "load_data", "validate_data", "parse_date"]
+__all__ = ["Dataset", "load_data", "validate_data", "parse_date", "cut_to", "source_dates", "check_as_of",
+           "check_state"]
 
 Undated = Literal["include", "exclude"]
 
@@ -90,6 +98,10 @@ class Dataset:
     undated: Undated = "include"
     kiel_cutoff: date | None = None
     dropped: dict[str, int] = field(default_factory=dict)
+    #: Day the Kiel release in the data became known (its source's date); None if unknown.
+    kiel_known: date | None = None
+    #: True when ``as_of`` is before ``kiel_known``: aid is reconstructed from dated rows.
+    kiel_reconstructed: bool = False
 
     def table(self, name: str) -> pd.DataFrame:
         """Return the table ``name`` (a copy-safe view: do not mutate in place)."""
@@ -108,6 +120,23 @@ class Dataset:
     def newest_date(self) -> date | None:
         """Newest date of any dated record (after the as_of cut-off)."""
         return _newest(self.tables)
+
+    @property
+    def knowledge_date(self) -> date | None:
+        """The default as-of date: the newest day on which a record happened or a source a record
+        rests on became known (exchange-rate tables do not count), never later than today: a
+        source dated only "2026" is not known before its year ends."""
+        cited: set[str] = set()
+        for name, df in self.tables.items():
+            if name in ("sources", "fx_rates"):
+                continue
+            for col in ("source_id", "gdp_source_id", "membership_source_id", "nato_source_id"):
+                if col in df:
+                    cited |= set(df[col].dropna())
+        known = source_dates(self.sources)
+        days = [d for d in known[known.index.isin(cited)].dropna().dt.date]
+        dates = [d for d in (self.newest_date, *days) if d and d <= date.today()]
+        return max(dates) if dates else None
 
     def coverage(self) -> pd.DataFrame:
         """Rows and date range per table: what the brief's title block reports."""
@@ -184,36 +213,164 @@ def load_data(data_dir: str | Path | None = None, *, as_of: str | date | None = 
         raise DataValidationError(parsed.problems)
     fields = {r["name"]: r["schema"]["fields"] for r in parsed.descriptor["resources"]}
     tables = {name: _frame(t, fields[name]) for name, t in parsed.tables.items()}
-    cutoff = parse_date(as_of)
     acts = tables.get("aid_activities")
     kiel_cutoff = acts["date"].max().date() if acts is not None and acts["date"].notna().any() else None
-    ds = Dataset(tables, root, parsed.descriptor, cutoff, undated, kiel_cutoff)
-    _apply_as_of(ds)
-    return ds
+    full = Dataset(tables, root, parsed.descriptor, None, "include", kiel_cutoff)
+    return cut_to(full, as_of, undated=undated)
 
 
-def _apply_as_of(ds: Dataset) -> None:
-    tables = ds.tables
-    for name, col in DATE_COLUMNS.items():
+#: Tables whose rows are dated facts: (date column, the column naming their source).
+_DATED = {"meetings": "date", "contributions": "date", "positions": "date", "events": "date",
+          "claims": "date", "aid_announcements": "date", "outlook": "date"}
+
+
+def _period_end(text: str) -> pd.Timestamp | None:
+    """Last day of a partial ISO date: ``"2025-03"`` -> 2025-03-31, ``"2025"`` -> 2025-12-31."""
+    try:
+        if len(text) == 7:
+            return pd.Timestamp(text + "-01") + pd.offsets.MonthEnd(0)
+        if len(text) == 4:
+            return pd.Timestamp(f"{text}-12-31")
+    except ValueError:
+        return None
+    return None
+
+
+def source_dates(sources: pd.DataFrame) -> pd.Series:
+    """The day each source became known (index: source_id; NaT when nothing dates it).
+
+    ``published`` when it is a whole day; else ``known_from``; else the end of the partial
+    ``published`` period, or ``accessed`` when that is earlier; else ``accessed``.
+    """
+    out = {}
+    for r in sources.to_dict("records"):
+        pub = str(r.get("published") or "").strip() if pd.notna(r.get("published")) else ""
+        known = r.get("known_from")
+        accessed = r.get("accessed")
+        accessed = pd.Timestamp(accessed) if isinstance(accessed, str) and len(accessed) == 10 else (
+            pd.Timestamp(accessed) if isinstance(accessed, (pd.Timestamp, date)) else None)
+        day = None
+        if len(pub) == 10:
+            day = pd.Timestamp(pub)
+        elif known is not None and pd.notna(known) and str(known).strip():
+            day = pd.Timestamp(known)
+        elif pub:
+            day = _period_end(pub)
+            if accessed is not None and (day is None or accessed < day):
+                day = accessed
+        elif accessed is not None:
+            day = accessed
+        out[r["source_id"]] = day if day is not None else pd.NaT
+    return pd.Series(out, dtype="datetime64[ns]")
+
+
+def cut_to(full: Dataset, as_of: str | date | None, *, undated: Undated = "include") -> Dataset:
+    """The dataset as it could have been known on ``as_of`` (see the module docstring).
+
+    ``full`` is left untouched; ``as_of=None`` keeps everything (``undated`` still applies).
+    """
+    cutoff = parse_date(as_of)
+    tables = dict(full.tables)
+    ds = Dataset(tables, full.data_dir, full.descriptor, cutoff, undated, full.kiel_cutoff)
+    known = source_dates(tables["sources"]) if "sources" in tables else pd.Series(dtype="datetime64[ns]")
+    kiel_ids = set(tables["aid_activities"]["source_id"]) if "aid_activities" in tables else set()
+    kiel_days = known.reindex(sorted(kiel_ids)).dropna()
+    ds.kiel_known = kiel_days.min().date() if len(kiel_days) else None
+    if cutoff is None:
+        for name, col in _DATED.items():
+            if name in tables and undated == "exclude":
+                df = tables[name]
+                tables[name] = df[df[col].notna()].reset_index(drop=True)
+        if undated == "exclude" and "aid_activities" in tables:
+            a = tables["aid_activities"]
+            tables["aid_activities"] = a[a["date"].notna()].reset_index(drop=True)
+        return ds
+    day = pd.Timestamp(cutoff)
+    ok_sources = set(known.index[known.notna() & (known <= day)])
+
+    def cited(df: pd.DataFrame) -> pd.Series:
+        keep = df["source_id"].isin(ok_sources)
+        if "other_source_ids" in df:  # a row resting on several sources: one known is enough
+            more = df["other_source_ids"].fillna("").map(lambda v: any(i.strip() in ok_sources
+                                                                      for i in str(v).split(";") if i.strip()))
+            keep |= more
+        return keep
+
+    for name, col in _DATED.items():
         df = tables.get(name)
         if df is None:
             continue
-        keep = pd.Series(True, index=df.index)
-        if ds.as_of is not None:
-            keep &= df[col].isna() | (df[col] <= pd.Timestamp(ds.as_of))
-        if ds.undated == "exclude":
+        when = df[col].fillna(df["source_id"].map(known))  # undated: the date of its source
+        keep = (when <= day) & cited(df)
+        if undated == "exclude":
             keep &= df[col].notna()
         ds.dropped[name] = int((~keep).sum())
         tables[name] = df[keep].reset_index(drop=True)
     if "attendance" in tables and "meetings" in tables:
         att = tables["attendance"]
-        keep = att["meeting_id"].isin(tables["meetings"]["meeting_id"])
+        keep = att["meeting_id"].isin(tables["meetings"]["meeting_id"]) & cited(att)
         ds.dropped["attendance"] = int((~keep).sum())
         tables["attendance"] = att[keep].reset_index(drop=True)
-    if "aid_totals" in tables and ds.as_of is not None and ds.kiel_cutoff is not None \
-            and ds.as_of < ds.kiel_cutoff:
+    ds.kiel_reconstructed = ds.kiel_known is None or cutoff < ds.kiel_known
+    if "aid_activities" in tables:
+        a = tables["aid_activities"]
+        keep = a["date"] <= day  # NaT compares False: undated rows need the whole release
+        if not ds.kiel_reconstructed and undated == "include":
+            keep |= a["date"].isna()
+        ds.dropped["aid_activities"] = int((~keep).sum())
+        tables["aid_activities"] = a[keep].reset_index(drop=True)
+    if "aid_totals" in tables and ds.kiel_reconstructed:
         ds.dropped["aid_totals"] = len(tables["aid_totals"])
         tables["aid_totals"] = tables["aid_totals"].iloc[0:0]
+    if "fx_rates" in tables:
+        tables["fx_rates"] = _rates_as_of(tables["fx_rates"], day, full.data_dir)
+    if "actors" in tables and "gdp_source_id" in tables["actors"]:
+        act = tables["actors"].copy()
+        unknown = act["gdp_source_id"].notna() & ~act["gdp_source_id"].isin(ok_sources)
+        for col in ("gdp_usd", "gdp_year"):
+            if col in act:
+                act.loc[unknown, col] = pd.NA
+        tables["actors"] = act
+    if "sources" in tables:
+        # Series sources (the Kiel release, the ECB rates) stay citable: their values are cut by
+        # their own dates above, and the brief says when the release itself was published.
+        series = kiel_ids | (set(full.tables["fx_rates"]["source_id"]) if "fx_rates" in full.tables else set())
+        s = tables["sources"]
+        keep = s["source_id"].isin(ok_sources | series)
+        ds.dropped["sources"] = int((~keep).sum())
+        tables["sources"] = s[keep].reset_index(drop=True)
+    return ds
+
+
+_DAILY = ("fx", "ecb-daily.csv")
+
+
+def _rates_as_of(rates: pd.DataFrame, day: pd.Timestamp, data_dir: Path) -> pd.DataFrame:
+    """Rates published by ``day``: later periods dropped, a running period re-averaged to ``day``."""
+    rates = rates[rates["period_start"] <= day].copy()
+    running = rates["period_end"] > day
+    if not running.any():
+        return rates.reset_index(drop=True)
+    path = Path(data_dir).joinpath(*_DAILY)
+    daily = pd.read_csv(path, parse_dates=["date"]) if path.is_file() else None
+    for i in rates.index[running]:
+        r = rates.loc[i]
+        if daily is None or r["currency"] not in daily:
+            rates = rates.drop(index=i)  # cannot tell what was published by then: no rate
+            continue
+        span = daily[(daily["date"] >= r["period_start"]) & (daily["date"] <= day)][["date", r["currency"]]].dropna()
+        if span.empty:
+            rates = rates.drop(index=i)
+            continue
+        digits = 5 if r["currency"] == "GBP" else 4
+        mean = float(pd.Series(span[r["currency"]]).mean())
+        from decimal import ROUND_HALF_UP, Decimal
+        rates.loc[i, "per_eur"] = float(Decimal(repr(mean)).quantize(Decimal(1).scaleb(-digits), ROUND_HALF_UP))
+        rates.loc[i, "period_end"] = day
+        rates.loc[i, "rate_type"] = (f"mean of {len(span)} ECB euro reference rates published "
+                                     f"{span['date'].min():%Y-%m-%d} to {span['date'].max():%Y-%m-%d} "
+                                     "(the part of the recorded period up to the as-of date)")
+    return rates.reset_index(drop=True)
 
 
 def check_as_of(ds: "Dataset", as_of: str | date | None) -> date | None:

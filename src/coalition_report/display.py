@@ -24,9 +24,9 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
-__all__ = ["Figure", "Table", "ReportMeta", "Markdown", "KeyFigures", "References", "bullets",
+__all__ = ["Figure", "Table", "ReportMeta", "Markdown", "KeyFigures", "References", "bullets", "strong",
            "format_date", "enable_display", "MIME_FIGURE", "MIME_META", "CHART_FONT", "MAX_ROWS",
            "NOTEBOOK_CSS"]
 
@@ -65,12 +65,16 @@ class Figure:
         the cell.
     title : str, optional
         Heading shown above the chart in the exports (the spec may carry its own title too).
+    values : Table, optional
+        The numbers behind the chart, so a reader of the PDF can read every value: printed
+        under the chart in the PDF, a collapsible "Values" table on the web page.
     """
 
     chart: Any
     alt_text: str | None
     source_note: str | None
     title: str | None = None
+    values: Any = None
     _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -118,9 +122,13 @@ class Figure:
 
     def payload(self) -> dict:
         """The :data:`MIME_FIGURE` payload the export templates consume."""
-        return {"kind": "figure", "id": self.id, "alt_text": self.description,
-                "source_note": self.source_note, "title": self.title,
-                "spec": self.spec, "svg": self.to_svg()}
+        payload = {"kind": "figure", "id": self.id, "alt_text": self.description,
+                   "source_note": self.source_note, "title": self.title,
+                   "spec": self.spec, "svg": self.to_svg()}
+        if self.values is not None:
+            payload["values_html"] = self.values.table_html()
+            payload["values_caption"] = self.values.caption
+        return payload
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
         major = vl_version().split(".")[0]
@@ -256,6 +264,10 @@ class Table:
     def to_html(self) -> str:
         """``<figure class="table"><table>…</table><figcaption>Source…</figcaption></figure>``."""
         return self._render()[1]
+
+    def table_html(self) -> str:
+        """Only the ``<table>`` (with its caption), for values printed under a chart."""
+        return self._styler_html() if _is_styler(self.frame) else self._inner_html()
 
     def _render(self) -> tuple[str, str]:
         inner = self._styler_html() if _is_styler(self.frame) else self._inner_html()
@@ -521,6 +533,11 @@ def figure_html(payload: Mapping[str, Any], fig_id: str, *, interactive: bool) -
     parts.append(f'<figcaption class="source-note" id="{fig_id}-source">'
                  f'{source_note_html(payload.get("source_note"))}</figcaption>')
     parts.append("</figure>")
+    values = payload.get("values_html")
+    if values and interactive:
+        parts.append(f'<details class="chart-values"><summary>Values behind the chart</summary>\n{values}</details>')
+    elif values:
+        parts.append(f'<div class="chart-values">\n{values}</div>')
     if interactive:
         parts.append(f'<script type="application/json" id="{fig_id}-spec">'
                      f'{_json_for_script(payload["spec"])}</script>')
@@ -581,13 +598,33 @@ class Markdown:
         return _html_bundle(self.html, self.text, self.text)
 
 
-def bullets(lines: list[str]) -> Markdown:
-    """A bulleted list; ``**bold**`` marks emphasis, everything else is escaped text."""
-    def inline(t: str) -> str:
-        parts = html.escape(t).split("**")
-        return "".join(f"<strong>{p}</strong>" if i % 2 else p for i, p in enumerate(parts))
-    markup = "<ul>" + "".join(f"<li>{inline(line)}</li>" for line in lines) + "</ul>"
-    return Markdown("\n".join(f"- {line}" for line in lines), markup)
+class strong(str):
+    """A piece of a bullet shown in bold (see :func:`bullets`)."""
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~])")
+
+
+def bullets(lines: list[str | Sequence[str]]) -> Markdown:
+    """A bulleted list of text; data is never read as Markdown or HTML.
+
+    Each line is a string (shown as it is, escaped) or a sequence of strings in which
+    :class:`strong` pieces are bold: ``[strong("34 states"), " are in the coalition"]``.
+    """
+    def pieces(line):
+        return [line] if isinstance(line, str) else list(line)
+
+    def to_html(line) -> str:
+        return "".join(f"<strong>{_esc(p)}</strong>" if isinstance(p, strong) else _esc(p) for p in pieces(line))
+
+    def md(text: str) -> str:
+        return _MD_SPECIAL.sub(lambda m: "\\" + m.group(1), text)
+
+    def to_md(line) -> str:
+        return "".join("**" + md(p) + "**" if isinstance(p, strong) else md(p) for p in pieces(line))
+
+    markup = "<ul>" + "".join(f"<li>{to_html(line)}</li>" for line in lines) + "</ul>"
+    return Markdown("\n".join(f"- {to_md(line)}" for line in lines), markup)
 
 
 class KeyFigures:
@@ -625,6 +662,8 @@ class References:
             where = r["url"] or (f"data/{r['local_path']}" if r["local_path"] else "")
             if where:
                 parts.append(linkify(where))
+            if r.get("note"):
+                parts.append(f'<span class="ref-note">{_esc(r["note"])}</span>')
             items.append(f'<li id="src-{_esc(r["source_id"])}"><span class="ref-id">'
                          f'[{_esc(r["source_id"])}]</span> ' + ". ".join(parts) + "</li>")
         text = "\n".join(f"[{r['source_id']}] {r['publisher']}. {r['title']}. {r['published']}. "

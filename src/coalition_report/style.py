@@ -22,7 +22,7 @@ import altair as alt
 
 from .display import CHART_FONT
 
-__all__ = ["THEME", "WIDTH", "PALETTES", "palette", "color_scale", "enable_theme"]
+__all__ = ["THEME", "WIDTH", "PALETTES", "palette", "color_scale", "enable_theme", "time_axis"]
 
 THEME = "coalition"
 #: Chart width in px; A4 text width at 96 dpi is about 640 px.
@@ -43,6 +43,7 @@ PALETTES: dict[str, dict[str, str]] = {
                          "United States": "#D55E00", "Other donors": "#999999"},
     "membership": {"Coalition member": "#0072B2", "Not a member": "#999999"},
     "attendance": {"attended": "#0072B2", "observer": "#CC79A7", "absent": "#D55E00"},
+    "map": {"no_stated_role": "#c6dbef", "not_member": "#a6a6a6"},
 }
 
 
@@ -70,6 +71,27 @@ def color_scale(colors: Mapping[str, str], labels: Mapping[str, str] | None = No
         raise KeyError(f"no colour for {', '.join(map(str, missing))}; the mapping has {', '.join(colors)}")
     domain = [(labels or {}).get(k, k) for k in keys]
     return alt.Scale(domain=domain, range=[colors[k] for k in keys])
+
+
+def time_axis(dates, **kwargs) -> alt.Axis:
+    """A date axis whose labels never repeat, whatever the span of ``dates``.
+
+    Over two years: one label per year; over four months: month and year at a step that keeps
+    about eight labels; shorter spans: day and month.
+    """
+    import pandas as pd
+
+    d = pd.to_datetime(pd.Series(list(dates))).dropna()
+    span = (d.max() - d.min()).days if len(d) else 0
+    if span > 730:
+        spec = {"format": "%Y", "tickCount": "year"}
+    elif span > 120:
+        step = max(1, round(span / 30 / 8))
+        spec = {"format": "%b %Y", "tickCount": {"interval": "month", "step": step}}
+    else:
+        step = max(1, round(span / 8)) if span else 1
+        spec = {"format": "%-d %b %Y", "tickCount": {"interval": "day", "step": step}}
+    return alt.Axis(labelAngle=0, **{**spec, **kwargs})
 
 
 def _theme() -> dict:

@@ -6,7 +6,8 @@
 ``aid``        top donors, donor groups, monthly aid, share of GDP, announcements
 ``positions``  stance matrix, quotes, positions, timeline, events
 ``article``    the founding article, fact by fact
-``methods``    coverage, Kiel's method, exchange rates, build info, references
+``outlook``    the analysts' dated outlook (newest written by the as-of date)
+``methods``    definitions, coverage, Kiel's method, exchange rates, build info, references
 ``profile``    one state's profile
 =============  ==============================================================
 
@@ -15,6 +16,6 @@ analyst would change: colours (a mapping from :func:`coalition_report.style.pale
 order, top-n, titles. The notebooks call them through ``coalition_report.brief``.
 """
 
-from . import aid, article, membership, methods, positions, profile, summary
+from . import aid, article, membership, methods, outlook, positions, profile, summary
 
-__all__ = ["aid", "article", "membership", "methods", "positions", "profile", "summary"]
+__all__ = ["aid", "article", "membership", "methods", "outlook", "positions", "profile", "summary"]

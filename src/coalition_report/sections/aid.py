@@ -16,8 +16,8 @@ from .. import analysis as an
 from ..cite import confidence_flag, kiel_source, source_note
 from ..data import Dataset
 from ..display import Figure, Table
-from ..fmt import date_column, fmt_money
-from ..style import WIDTH, color_scale, palette
+from ..fmt import date_column, fmt_date, fmt_money
+from ..style import WIDTH, color_scale, palette, time_axis
 
 __all__ = ["chart_top_donors", "chart_aid_groups", "chart_monthly_aid", "chart_gdp_share",
            "table_announcements", "fx_note", "SORT_KEYS"]
@@ -81,7 +81,13 @@ def chart_top_donors(ds: Dataset, currency: str = "EUR", *, top_n: int = 15, sor
                 if len(d) > 1 else "Bar chart of donors.")
     basis = ("Kiel's per-donor totals" if len(d) and d["basis"].iloc[0] == "kiel_totals"
              else "sums of Kiel activity rows up to the as-of date (commitments not available)")
-    return Figure(chart, alt_text=alt_text, source_note=source_note(
+    values = {"Donor": d["name"]}
+    for measure, label in (("allocation", "Allocated"), ("commitment", "Committed")):
+        for t in [*an.AID_TYPES, "total"]:
+            values[f"{label}: {t}"] = d[f"{measure}_{t}"] / 1e9
+    table = Table(pd.DataFrame(values).dropna(axis=1, how="all"), caption=f"Values, {currency} billion",
+                  source_note=None, formats={c: ",.2f" for c in values if c != "Donor"})
+    return Figure(chart, alt_text=alt_text, values=table, source_note=source_note(
         ds, [kiel_source(ds)], f"{basis}. {fx_note(ds, currency)}".strip()))
 
 
@@ -106,7 +112,11 @@ def chart_aid_groups(ds: Dataset, currency: str = "EUR", *, colors: Mapping[str,
     parts = "; ".join(f"{r.category} {fmt_money(r.allocation_total, currency)} "
                       f"({r.donors} donor{'s' if r.donors != 1 else ''})"
                       for r in g.itertuples())
-    return Figure(chart, alt_text=f"Stacked bar chart of allocations by donor group: {parts}.",
+    vals = pd.DataFrame({"Donor group": g["category"], "Donors": g["donors"],
+                         **{t.capitalize(): g[f"allocation_{t}"] / 1e9 for t in [*an.AID_TYPES, "total"]}})
+    table = Table(vals, caption=f"Values: allocations, {currency} billion", source_note=None,
+                  formats={t.capitalize(): ",.2f" for t in [*an.AID_TYPES, "total"]})
+    return Figure(chart, alt_text=f"Stacked bar chart of allocations by donor group: {parts}.", values=table,
                   source_note=source_note(ds, [kiel_source(ds)], "Coalition membership from this brief's "
                                           "attendance and role data. " + fx_note(ds, currency)))
 
@@ -123,7 +133,7 @@ def chart_monthly_aid(ds: Dataset, currency: str = "EUR", *, colors: Mapping[str
     m = m[m["month"].notna()].copy()
     m["value"] = m["value"] / 1e9
     chart = alt.Chart(m).mark_bar(width={"band": 0.9}).encode(
-        x=alt.X("yearmonth(month):T", title=None, axis=alt.Axis(format="%Y", tickCount="year", labelAngle=0)),
+        x=alt.X("yearmonth(month):T", title=None, axis=time_axis(m["month"])),
         y=alt.Y("sum(value):Q", title=f"{currency} billion per month"),
         color=alt.Color("group:N", title="Donor group", scale=color_scale(colors)),
         tooltip=[alt.Tooltip("yearmonth(month):T", title="Month"), "group:N",
@@ -138,7 +148,14 @@ def chart_monthly_aid(ds: Dataset, currency: str = "EUR", *, colors: Mapping[str
                 + ". Last 12 months: " + ", ".join(f"{g} {currency} {v:,.1f}bn" for g, v in last12.items()) + ".")
     extra = (f"{fmt_money(undated['value'].sum(), currency)} of allocations have no single date in Kiel's "
              "data and are not shown. " if len(undated) else "")
-    return Figure(chart, alt_text=alt_text,
+    q = m.assign(quarter=m["month"].dt.to_period("Q").astype(str).str.replace("Q", " Q"))
+    wide = q.pivot_table(index="quarter", columns="group", values="value", aggfunc="sum", fill_value=0.0)
+    wide = wide[[c for c in colors if c in wide.columns]]
+    wide["Total"] = wide.sum(axis=1)
+    table = Table(wide.reset_index().rename(columns={"quarter": "Quarter"}),
+                  caption=f"Values: allocations per quarter, {currency} billion", source_note=None,
+                  formats={c: ",.2f" for c in wide.columns})
+    return Figure(chart, alt_text=alt_text, values=table,
                   source_note=source_note(ds, [kiel_source(ds)], extra + fx_note(ds, currency)))
 
 
@@ -151,6 +168,13 @@ def chart_gdp_share(ds: Dataset, *, top_n: int = 25, colors: Mapping[str, str] |
     """
     colors = colors or palette("membership")
     s = an.aid_share_of_gdp(ds).head(top_n)
+    if s.empty:
+        gdp_ids = ds.actors["gdp_source_id"].dropna().unique().tolist() if "gdp_source_id" in ds.actors else []
+        msg = f"No GDP figures published by {fmt_date(an.cutoff(ds))} are in the data"
+        chart = alt.Chart(pd.DataFrame({"text": [msg]})).mark_text(fontSize=13).encode(
+            text="text:N").properties(width=WIDTH, height=60, title=title)
+        return Figure(chart, alt_text=msg + ": aid as a share of GDP cannot be shown yet.",
+                      source_note=source_note(ds, gdp_ids, "The GDP source in the data was published later"))
     s = s.assign(member=s["coalition_member"].map({True: "Coalition member", False: "Not a member"}))
     chart = alt.Chart(s).mark_bar().encode(
         y=alt.Y("name:N", sort=s["name"].tolist(), title=None),
@@ -165,11 +189,19 @@ def chart_gdp_share(ds: Dataset, *, top_n: int = 25, colors: Mapping[str, str] |
     alt_text = (f"Bar chart: {s.iloc[0]['name']} has allocated the most relative to GDP "
                 f"({s.iloc[0]['share_of_gdp_pct']:.2f}%), then {s.iloc[1]['name']} "
                 f"({s.iloc[1]['share_of_gdp_pct']:.2f}%)." if len(s) > 1 else "Bar chart of aid as share of GDP.")
+    table = Table(pd.DataFrame({"State": s["name"], "% of GDP": s["share_of_gdp_pct"],
+                                "Allocated, USD bn": s["allocation_usd"] / 1e9, "GDP, USD bn": s["gdp_usd"] / 1e9,
+                                "GDP year": s["gdp_year"].astype("Int64")}),
+                  caption="Values", source_note=None,
+                  formats={"% of GDP": ",.2f", "Allocated, USD bn": ",.2f", "GDP, USD bn": ",.0f",
+                           "GDP year": lambda v: str(v)})
     gdp_ids = ds.actors.loc[ds.actors["actor_id"].isin(s["donor_id"]), "gdp_source_id"].dropna().unique().tolist()
     src = [kiel_source(ds), *gdp_ids] + ([rate.source_id] if rate is not None else [])
-    return Figure(chart, alt_text=alt_text, source_note=source_note(
-        ds, src, f"GDP in current USD for {', '.join(map(str, years))}; allocations converted to USD at "
-                 f"{rate.per_eur:g} USD per EUR ({rate.rate_type})" if rate is not None else ""))
+    return Figure(chart, alt_text=alt_text, values=table, source_note=source_note(
+        ds, src, f"GDP in current USD for {', '.join(map(str, years))}; allocations since 2022 converted to USD at "
+                 f"{rate.per_eur:g} USD per EUR ({rate.rate_type}). Kiel publishes its own share of GDP per year; "
+                 "this ranking divides all allocations since 2022 by one year's GDP, so it differs from Kiel's "
+                 "yearly shares" if rate is not None else ""))
 
 
 def table_announcements(ds: Dataset, currency: str = "EUR", *, since: str | None = "2025-02-01",

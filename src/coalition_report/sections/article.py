@@ -7,7 +7,8 @@ import pandas as pd
 from ..cite import source_label
 from ..data import Dataset
 from ..display import Table
-from ..fmt import fmt_money, quoted
+from ..analysis import cutoff
+from ..fmt import fmt_date, fmt_money, quoted
 
 __all__ = ["article_claims", "ARTICLE_SOURCE"]
 
@@ -24,6 +25,9 @@ def article_claims(ds: Dataset, *, caption: str = "The founding article, fact by
     out = pd.DataFrame({"#": range(1, len(c) + 1), "Topic": c["topic"].str.replace("_", " "),
                         "Actor": c["actor_id"].map(names).fillna("–"), "Fact as reported": c["statement"],
                         "Quote": c["quote"].map(quoted), "Figure": val})
+    if ARTICLE_SOURCE not in set(ds.sources["source_id"]):
+        out = pd.DataFrame({"Note": [f"The founding article had not been published by {fmt_date(cutoff(ds))}."]})
+        return Table(out, caption=caption, source_note="Source: the project's data package (claims.csv).")
     return Table(out, caption=f"{caption} ({len(out)} facts)",
                  source_note=f"Source: {source_label(ds, ARTICLE_SOURCE)} [{ARTICLE_SOURCE}], shipped in "
-                             "data/sources/; no publication date given.")
+                             "data/sources/; it carries no date of its own (see Sources).")

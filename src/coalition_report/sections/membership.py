@@ -14,8 +14,8 @@ from ..cite import confidence_flag, source_note, top_sources
 from ..config import ASSET_DIR
 from ..data import Dataset
 from ..display import Figure, Table
-from ..fmt import date_column
-from ..style import WIDTH, color_scale, palette
+from ..fmt import date_column, fmt_date
+from ..style import WIDTH, color_scale, palette, time_axis
 
 __all__ = ["chart_membership_map", "table_members", "chart_participation", "chart_attendance",
            "table_meetings"]
@@ -76,41 +76,49 @@ def _world() -> str:
 
 def chart_membership_map(ds: Dataset, *, colors: Mapping[str, str] | None = None,
                          title: str = "Who offers what: roles in the coalition") -> Figure:
-    """Europe and its neighbourhood, states coloured by their newest reported role.
+    """Europe and its neighbourhood: members coloured by their newest reported role, other states
+    the data names in grey (the same membership rule as the tables and the summary).
 
-    ``colors`` maps role ids (``lead_nation``, ``ground_forces`` …) to colours; default
-    ``palette("roles")``.
+    ``colors`` maps role ids (``lead_nation``, ``ground_forces`` …) and ``not_member`` to
+    colours; default ``palette("roles")`` plus ``palette("map")``.
     """
-    colors = colors or palette("roles")
-    roles = an.current_roles(ds)
-    roles = roles[roles["iso_numeric"].notna()].copy()
-    roles["id"] = roles["iso_numeric"].astype(int).map(lambda n: f"{n:03d}")
-    lookup = roles[["id", "name", "role", "role_label", "as_reported"]].to_dict("records")
-    present = [r for r in an.ROLE_ORDER if r in set(roles["role"])]
+    colors = {**palette("roles"), **palette("map"), **(colors or {})}
+    status = an.map_status(ds)
+    status = status[status["iso_numeric"].notna()].copy()
+    status["id"] = status["iso_numeric"].astype(int).map(lambda n: f"{n:03d}")
+    status["as_reported"] = status["as_reported"].fillna("–")
+    lookup = status[["id", "name", "category", "label", "as_reported"]].to_dict("records")
+    order = [*an.ROLE_ORDER[:an.ROLE_ORDER.index("political_support") + 1], "no_stated_role",
+             *an.ROLE_ORDER[an.ROLE_ORDER.index("political_support") + 1:], "not_member"]
+    present = [c for c in order if c in set(status["category"])]
+    labels = {**an.ROLE_LABELS, "no_stated_role": an.NO_ROLE_LABEL, "not_member": an.NOT_MEMBER_LABEL}
     world = alt.InlineData(values=json.loads(_world()), format=alt.DataFormat(type="topojson", feature="countries"))
     base = alt.Chart(world).mark_geoshape(fill="#f0f0f0", stroke="white", strokeWidth=0.5)
     colored = alt.Chart(world).mark_geoshape(stroke="white", strokeWidth=0.5).transform_lookup(
         lookup="id", from_=alt.LookupData(alt.InlineData(values=lookup), "id",
-                                         ["name", "role", "role_label", "as_reported"])
-    ).transform_filter("datum.role != null").encode(
-        color=alt.Color("role_label:N", title="Role",
-                        scale=color_scale(colors, labels=an.ROLE_LABELS, order=present),
-                        legend=alt.Legend(columns=2, orient="bottom")),
-        tooltip=[alt.Tooltip("name:N", title="State"), alt.Tooltip("role_label:N", title="Role"),
+                                         ["name", "category", "label", "as_reported"])
+    ).transform_filter("datum.category != null").encode(
+        color=alt.Color("label:N", title="Members by role, and other states the data names",
+                        scale=color_scale(colors, labels=labels, order=present),
+                        legend=alt.Legend(columns=2, orient="bottom", labelLimit=300, titleLimit=500)),
+        tooltip=[alt.Tooltip("name:N", title="State"), alt.Tooltip("label:N", title="Status"),
                  alt.Tooltip("as_reported:N", title="As reported")],
     )
     proj = alt.Projection(type="conicConformal", center=[15, 52], rotate=[-15, 0], parallels=[40, 65],
                           scale=600, translate=[WIDTH / 2, 230])
+    members = status[status["category"] != "not_member"]
     chart = (base + colored).project(**proj.to_dict()).properties(
         width=WIDTH, height=440,
-        title=alt.Title(title, subtitle=f"Newest reported role per state, as of {an.cutoff(ds)}"))
-    outside = roles[~roles["actor_id"].isin(EUROPE_VIEW)]
-    counts = roles["role_label"].value_counts()
-    alt_text = (f"Map of Europe colouring {len(roles)} states by their newest reported role. "
-                + "; ".join(f"{an.ROLE_LABELS[r].lower()}: {counts.get(an.ROLE_LABELS[r], 0)}" for r in present)
+        title=alt.Title(title, subtitle=f"{len(an.coalition_members(ds))} members by newest reported role, "
+                                        f"as of {fmt_date(an.cutoff(ds))}"))
+    outside = status[~status["actor_id"].isin(EUROPE_VIEW)]
+    counts = status["category"].value_counts()
+    alt_text = (f"Map of Europe colouring {len(members)} coalition members by their newest reported role and "
+                f"{int(counts.get('not_member', 0))} other states named in the data in grey. "
+                + "; ".join(f"{labels[c].lower()}: {counts.get(c, 0)}" for c in present)
                 + ". Outside the map: " + (", ".join(outside["name"]) or "none") + ".")
     return Figure(chart, alt_text=alt_text, title=None,
-                  source_note=source_note(ds, top_sources(roles["source_id"]),
+                  source_note=source_note(ds, top_sources(status["source_id"].dropna()),
                                           "Roles as reported in each state's newest statement; "
                                           "full list with conditions in the table below. Map: "
                                           "Natural Earth 1:110m via world-atlas (ISC licence)"))
@@ -143,7 +151,7 @@ def chart_participation(ds: Dataset, *, title: str = "Participation in coalition
     p = an.participation_by_meeting(ds)
     p = p.assign(label=p["date"].dt.strftime("%-d %b %Y") + " " + p["place"].str.split(",").str[0],
                  level_label=p["level"].str.replace("_", " ").str.capitalize())
-    base = alt.Chart(p).encode(x=alt.X("date:T", title=None, axis=alt.Axis(format="%b %Y", labelAngle=0)))
+    base = alt.Chart(p).encode(x=alt.X("date:T", title=None, axis=time_axis(p["date"])))
     reported = base.mark_tick(color="#555555", thickness=2, size=12).encode(
         y="reported_max:Q", tooltip=["label:N", alt.Tooltip("participation_as_reported:N", title="Reported")])
     named = base.mark_circle(size=90, opacity=0.9).encode(

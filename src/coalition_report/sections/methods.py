@@ -7,14 +7,20 @@ import platform
 import pandas as pd
 
 from .. import __version__
-from ..cite import source_note, used_sources
+from .. import analysis as an
+from ..cite import kiel_source, source_label, source_note, used_sources
 from ..data import Dataset
-from ..display import Markdown, References, Table, bullets
-from ..fmt import date_column, fmt_money
+from ..display import Markdown, References, Table, bullets, strong
+from ..fmt import date_column, fmt_date, fmt_money
 from ..kiel import check_totals
 from ..render import hash_directory
 
-__all__ = ["table_coverage", "kiel_method_note", "table_fx", "build_info", "references"]
+__all__ = ["definitions", "table_coverage", "kiel_method_note", "table_fx", "build_info", "references"]
+
+
+def definitions(ds: Dataset) -> Markdown:
+    """The definitions behind every count in the brief, as the code applies them."""
+    return bullets([[strong(label), ": " + text] for label, text in an.DEFINITIONS.values()])
 
 
 def table_coverage(ds: Dataset, *, caption: str = "Data coverage after the as-of cut-off") -> Table:
@@ -48,15 +54,22 @@ def kiel_method_note(ds: Dataset) -> Markdown:
         if len(nt):
             lines.append("No donor totals in Kiel's summary for " + ", ".join(names.get(d, d) for d in nt["donor_id"])
                          + "; they appear only in activity-based charts.")
-    else:
-        lines.append(f"The as-of date is before the end of Kiel's coverage ({ds.kiel_cutoff}): allocations are "
-                     "summed from dated activity rows and commitments are not shown.")
+    if ds.kiel_reconstructed:
+        kiel = kiel_source(ds)
+        lines.append(f"Reconstructed as of {fmt_date(an.cutoff(ds))}: the aid figures come from {kiel} "
+                     f"(the release in this data, known from {fmt_date(ds.kiel_known)}; coverage to "
+                     f"{fmt_date(ds.kiel_cutoff)}), using only its activity rows dated on or before the as-of "
+                     "date. Rows without a single date cannot be placed in time and are left out; Kiel's per-donor "
+                     "totals and commitments are not used. Every chart and total in this brief follows this rule.")
     return bullets(lines)
 
 
-def table_fx(ds: Dataset, *, caption: str = "Exchange rates used") -> Table:
-    """The reference rates recorded for conversions."""
-    f = ds.fx_rates.sort_values(["currency", "period_start"])
+def table_fx(ds: Dataset, currency: str = "EUR", *, caption: str = "Exchange rates used") -> Table:
+    """The reference rates this brief converts with (published by the as-of date)."""
+    f = an.rates_used(ds, currency)
+    if f.empty:
+        return Table(pd.DataFrame({"Note": ["No conversion: every amount is in EUR"]}), caption=caption,
+                     source_note="Source: the project's data package (fx_rates.csv).")
     out = pd.DataFrame({"Currency": f["currency"], "Per EUR": f["per_eur"].map(lambda v: f"{v:g}"),
                         "From": date_column(f["period_start"]), "To": date_column(f["period_end"]),
                         "Type": f["rate_type"], "Source": f["source_id"]})
@@ -76,7 +89,16 @@ def build_info(ds: Dataset) -> Markdown:
 
 def references(ds: Dataset, actor_id: str | None = None) -> References:
     """Every source the data cites (or the rows about ``actor_id`` cite), in id order."""
+    from ..data import source_dates
+
     s = ds.sources[ds.sources["source_id"].isin(used_sources(ds, actor_id))].sort_values("source_id")
     rows = [{k: ("" if pd.isna(v) else str(v)) for k, v in r.items()}
             for r in s[["source_id", "publisher", "title", "url", "local_path", "published"]].to_dict("records")]
+    known = source_dates(s)
+    day = pd.Timestamp(an.cutoff(ds))
+    for r in rows:
+        if pd.notna(known.get(r["source_id"])) and known[r["source_id"]] > day:
+            # a series compiled later (Kiel release, ECB rates file): only its earlier values are used
+            r["note"] = (f"A compilation published after {fmt_date(an.cutoff(ds))}: only the values it dates "
+                         "on or before that day are used")
     return References(rows, f"Sources cited ({len(rows)}); ids in brackets are the ones used in source notes and tables")

@@ -12,7 +12,7 @@ from ..cite import confidence_flag, source_note, top_sources
 from ..data import Dataset
 from ..display import Figure, Table
 from ..fmt import date_column, quoted
-from ..style import WIDTH, color_scale, palette
+from ..style import WIDTH, color_scale, palette, time_axis
 
 __all__ = ["chart_positions", "table_quotes", "table_positions", "chart_timeline", "table_events",
            "TIMELINE_LANES"]
@@ -94,7 +94,7 @@ def chart_timeline(ds: Dataset, *, since: str | None = "2025-02-01", lanes: Mapp
     t = t.assign(lane=t["kind"].map(lanes).fillna("Other"))
     order = [lane for lane in dict.fromkeys([*lanes.values(), "Other"]) if lane in set(t["lane"])]
     chart = alt.Chart(t).mark_point(filled=True, size=80, opacity=0.85).encode(
-        x=alt.X("date:T", title=None, axis=alt.Axis(format="%b %Y", labelAngle=0)),
+        x=alt.X("date:T", title=None, axis=time_axis(t["date"])),
         y=alt.Y("lane:N", sort=order, title=None),
         color=alt.Color("lane:N", sort=order, legend=None),
         shape=alt.Shape("lane:N", sort=order, legend=None),

@@ -10,9 +10,9 @@ import pandas as pd
 from .. import analysis as an
 from ..cite import confidence_flag, kiel_source, source_note
 from ..data import Dataset
-from ..display import Figure, Markdown, Table, bullets
+from ..display import Figure, Markdown, Table, bullets, strong
 from ..fmt import date_column, fmt_date, fmt_money, quoted
-from ..style import WIDTH, color_scale, palette
+from ..style import WIDTH, color_scale, palette, time_axis
 
 __all__ = ["profile_summary", "table_roles", "table_attendance", "chart_country_aid", "table_country_aid",
            "table_statements"]
@@ -25,26 +25,27 @@ def _name(ds: Dataset, country: str) -> str:
 def profile_summary(ds: Dataset, country: str, currency: str = "EUR") -> Markdown:
     """Bullets for a country profile: role, attendance, aid rank and share of GDP, stances."""
     name = _name(ds, country)
-    lines = []
+    lines: list = []
     roles = an.current_roles(ds).set_index("actor_id")
     if country in roles.index:
         r = roles.loc[country]
         cond = f" Conditions: {r['conditions']}." if isinstance(r["conditions"], str) and r["conditions"] else ""
-        lines.append(f"Role: **{r['role_label']}** (as reported {fmt_date(r['date'])}: {r['as_reported']}).{cond}")
+        lines.append(["Role: ", strong(r["role_label"]),
+                      f" (as reported {fmt_date(r['date'])}: {r['as_reported']}).{cond}"])
     else:
         lines.append(f"No role reported for {name} in the data.")
     am = an.attendance_matrix(ds)
     mine = am[(am["actor_id"] == country) & am["status"].isin(["attended", "observer"])]
     total = ds.meetings["meeting_id"].nunique()
-    lines.append(f"Named present at **{len(mine)} of {total}** coalition meetings in the data"
-                 + (f", first on {fmt_date(mine['date'].min())}" if len(mine) else "") + ".")
+    lines.append(["Named present at ", strong(f"{len(mine)} of {total}"), " coalition meetings in the data"
+                  + (f", first on {fmt_date(mine['date'].min())}" if len(mine) else "") + "."])
     d = an.aid_by_donor(ds, currency).set_index("donor_id")
     if country in d.index:
         row = d.loc[country]
         committed = row["commitment_total"]
-        lines.append(f"Aid: **{fmt_money(row['allocation_total'], currency)}** allocated "
-                     f"(rank {int(row['rank'])} of {len(d)} donors)"
-                     + (f", {fmt_money(committed, currency)} committed" if committed == committed else "") + ".")
+        lines.append(["Aid: ", strong(fmt_money(row["allocation_total"], currency)),
+                      f" allocated (rank {int(row['rank'])} of {len(d)} donors)"
+                      + (f", {fmt_money(committed, currency)} committed" if committed == committed else "") + "."])
         g = an.aid_share_of_gdp(ds).set_index("donor_id")
         if country in g.index:
             rank = list(g.index).index(country) + 1
@@ -102,7 +103,7 @@ def chart_country_aid(ds: Dataset, country: str, currency: str = "EUR", *,
     q["value"] = an.to_currency(q["value_eur"], ds, currency) / 1e6
     q["type"] = q["aid_type"].str.capitalize()
     chart = alt.Chart(q).mark_bar().encode(
-        x=alt.X("quarter:T", title=None, axis=alt.Axis(format="%Y", tickCount="year", labelAngle=0)),
+        x=alt.X("quarter:T", title=None, axis=time_axis(q["quarter"])),
         y=alt.Y("sum(value):Q", title=f"{currency} million per quarter"),
         color=alt.Color("type:N", title="Aid type",
                         scale=color_scale(colors, labels={t: t.capitalize() for t in colors})),

@@ -11,11 +11,16 @@ import pandas as pd
 from .. import analysis as an
 from ..cite import kiel_source, source_label
 from ..data import Dataset
-from ..display import KeyFigures, Markdown, bullets
+from ..display import KeyFigures, Markdown, bullets, strong
 from ..fmt import fmt_date, fmt_money, fmt_pct
 from .article import ARTICLE_SOURCE
 
 __all__ = ["key_figures", "summary_bullets", "data_coverage_text"]
+
+
+def _n(n: int, one: str, many: str) -> str:
+    """``3 offer`` / ``1 offers``: a count with its verb agreeing."""
+    return f"{n} {one if n == 1 else many}"
 
 
 def key_figures(ds: Dataset, currency: str = "EUR") -> KeyFigures:
@@ -40,21 +45,24 @@ def summary_bullets(ds: Dataset, currency: str = "EUR", *, ceasefire_stances: in
     """
     h = an.headline_figures(ds, currency)
     by_role = an.membership_by_role(ds).set_index("role")["states"]
-    lines = []
+    lines: list = []
     first = ds.meetings["date"].min()
-    lines.append(
-        f"**{h['members']} states** are in the coalition as of {fmt_date(h['as_of'])}: they attended "
-        f"at least one of its **{h['meetings']} meetings** since {fmt_date(first)} "
-        f"and have not left it. {h['force_offering']} offer forces "
-        f"({int(by_role.get('lead_nation', 0))} lead nations, {int(by_role.get('ground_forces', 0))} ground forces, "
-        f"{int(by_role.get('air_maritime', 0))} air or maritime); {int(by_role.get('logistics_training', 0))} offer "
-        f"logistics or training only and {h['declined']} have ruled out troops.")
+    lines.append([
+        strong(f"{h['members']} states"), f" are in the coalition as of {fmt_date(h['as_of'])}: each was named "
+        "present at one or more of its ", strong(f"{h['leaders_meetings']} leaders' meetings"),
+        f" ({h['meetings']} coalition meetings of all levels since {fmt_date(first)}) and has not left it. "
+        f"{_n(h['force_offering'], 'offers', 'offer')} forces ({_n(int(by_role.get('lead_nation', 0)), 'lead nation', 'lead nations')}, "
+        f"{int(by_role.get('ground_forces', 0))} ground forces, {int(by_role.get('air_maritime', 0))} air or "
+        f"maritime); {_n(int(by_role.get('logistics_training', 0)), 'offers', 'offer')} logistics or training "
+        f"only and {_n(h['declined'], 'has', 'have')} ruled out troops."])
     if h["alloc_total"]:
-        lines.append(
-            f"Coalition members have allocated **{fmt_money(h['alloc_coalition'], currency)}** to Ukraine since "
-            f"January 2022, {fmt_pct(h['alloc_coalition'], h['alloc_total'])} of all government aid Kiel tracks; "
-            f"EU institutions {fmt_money(h['alloc_eu'], currency)}, the United States "
-            f"{fmt_money(h['alloc_us'], currency)}.")
+        lines.append([
+            "Coalition members have allocated ", strong(fmt_money(h["alloc_coalition"], currency)),
+            f" to Ukraine since January 2022, {fmt_pct(h['alloc_coalition'], h['alloc_total'])} of all government "
+            f"aid Kiel tracks; EU institutions {fmt_money(h['alloc_eu'], currency)}, the United States "
+            f"{fmt_money(h['alloc_us'], currency)}."
+            + (" These are sums of Kiel's activity rows dated by the as-of date: the Kiel release in the data "
+               "was published later (see Methods)." if ds.kiel_reconstructed else "")])
     m = an.aid_monthly(ds, currency)
     m = m[m["month"].notna()]
     if len(m):
@@ -71,13 +79,12 @@ def summary_bullets(ds: Dataset, currency: str = "EUR", *, ceasefire_stances: in
         lines.append("Relative to GDP the largest donors are " + ", ".join(
             f"{r.name} ({r.share_of_gdp_pct:.2f}%)" for r in g.head(3).itertuples()) + ".")
     p = an.positions_matrix(ds)
-    force = p[p["topic"] == "coalition_force"]
-    if len(force):
-        opp = force[force["stance"] == "oppose"]["actor"].tolist()
-        sup = force[force["stance"].isin(["support", "conditional"])]
-        lines.append(
-            f"On the reassurance force, {len(sup)} of {len(force)} actors tracked support it outright or with "
-            f"conditions; opposed: {', '.join(opp) or 'none'}.")
+    force = an.stance_counts(ds, "coalition_force")
+    tracked = sum(len(v) for v in force.values())
+    if tracked:
+        parts = [f"{s} {len(force[s])} ({', '.join(force[s])})" for s in an.STANCE_ORDER if force[s]]
+        lines.append(f"On the reassurance force, the newest stances of the {tracked} actors tracked are: "
+                     + "; ".join(parts) + ".")
     cf = p[p["topic"] == "ceasefire"]
     if len(cf):
         lines.append("Newest ceasefire stances: " + "; ".join(
@@ -92,9 +99,16 @@ def data_coverage_text(ds: Dataset) -> Markdown:
     lines = []
     if len(acts):
         d = acts["date"].dropna()
-        lines.append(f"{source_label(ds, kiel_source(ds))}: {len(acts):,} aid sub-activities announced "
-                     f"{fmt_date(d.min())} to {fmt_date(d.max())} "
-                     f"({int(acts['date'].isna().sum())} undated), {acts['donor_id'].nunique()} donors.")
+        kiel = kiel_source(ds)
+        label = source_label(ds, kiel) if kiel in set(ds.sources["source_id"]) else kiel
+        if ds.kiel_reconstructed:
+            lines.append(f"{label} (published after this brief's date; known from {fmt_date(ds.kiel_known)}): "
+                         f"{len(acts):,} aid sub-activities announced {fmt_date(d.min())} to {fmt_date(d.max())} "
+                         f"are used, {acts['donor_id'].nunique()} donors; rows dated later or undated are left out.")
+        else:
+            lines.append(f"{label}: {len(acts):,} aid sub-activities announced {fmt_date(d.min())} to "
+                         f"{fmt_date(d.max())} ({int(acts['date'].isna().sum())} undated), "
+                         f"{acts['donor_id'].nunique()} donors.")
     for name, label in (("meetings", "coalition meetings"), ("positions", "dated positions"),
                         ("events", "timeline events"), ("claims", "reported facts and figures")):
         df = ds.table(name)
@@ -103,5 +117,7 @@ def data_coverage_text(ds: Dataset) -> Markdown:
             lines.append(f"{len(df)} {label}, {fmt_date(d.min())} to {fmt_date(d.max())}"
                          + (f" ({int(df['date'].isna().sum())} undated)" if df["date"].isna().any() else "") + ".")
     n_art = int((ds.claims["source_id"] == ARTICLE_SOURCE).sum())
-    lines.append(f"The founding article: {n_art} facts recorded one by one (it carries no date).")
+    if n_art:
+        lines.append(f"The founding article: {n_art} facts recorded one by one.")
+    lines.append(f"{len(ds.sources)} sources published by {fmt_date(an.cutoff(ds))} are cited.")
     return bullets(lines)
