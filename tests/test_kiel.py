@@ -18,7 +18,8 @@ import pandas as pd
 import pytest
 
 from coalition_report.errors import DataValidationError
-from coalition_report.kiel import check_totals, import_kiel
+from coalition_report.kiel import (KielImportError, KielLayoutError, KielReleaseError, check_totals,
+                                   import_kiel)
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
@@ -220,7 +221,10 @@ def test_reimport_is_byte_identical(tmp_path):
                       if float(r["verdi_eur"]) < 0]
     assert [line for line, _, _ in result.negative_rows] == negative_lines  # kept, not dropped
     assert set(result.disagreeing["donor_id"]) >= {"eu-institutions"}
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["aid_activities.csv", "aid_totals.csv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["aid_activities.csv", "aid_totals.csv",
+                                                          "kiel"]
+    assert [p.name for p in (tmp_path / "kiel").iterdir()] == ["import-diff-r28.md"]
+    assert result.release == 28 and not result.validated
 
 
 def test_reimport_with_project_actors_csv(tmp_path):
@@ -279,9 +283,13 @@ GOOD_SUMMARY = [
 ]
 
 
-def make_src(tmp_path: Path, rows: list[str], summary: list[str] | None = None) -> Path:
+def make_src(tmp_path: Path, rows: list[str], summary: list[str] | None = None,
+             release: int | None = 28) -> Path:
     src = tmp_path / "kiel"
     src.mkdir()
+    if release is not None:
+        (src / "PROVENANCE.md").write_text(f"# Kiel Ukraine Support Tracker, Release {release}\n",
+                                           encoding="utf-8")
     (src / "bilateral_activities.csv").write_text("\n".join([HEADER, *rows]) + "\n",
                                                   encoding="utf-8")
     (src / "country_summary.csv").write_text(
@@ -299,18 +307,20 @@ def problems_of(src: Path, out: Path) -> set[tuple]:
 
 def test_small_clean_input(tmp_path):
     out = tmp_path / "out"
-    result = import_kiel(make_src(tmp_path, GOOD_ROWS), out, release=29)
+    result = import_kiel(make_src(tmp_path, GOOD_ROWS, release=29), out)
     assert list(result.activities["activity_id"]) == [f"kiel-r29-{n:05d}" for n in range(1, 5)]
     assert list(result.activities["donor_id"]) == ["AUS", "TWN", "eu-institutions", "epf"]
     assert result.donors_without_totals == ("epf",)
     assert (out / "aid_totals.csv").read_text(encoding="utf-8").splitlines()[:3] == [
-        "donor_id,aid_type,measure,value_eur,source_id",
-        "AUS,military,allocation,0.0,kiel-r29",
-        "AUS,military,commitment,0.0,kiel-r29",
+        "donor_id,aid_type,measure,value_eur,source_id,kiel_sheet,kiel_row",
+        "AUS,military,allocation,0.0,kiel-r29,country_summary.csv,2",
+        "AUS,military,commitment,0.0,kiel-r29,country_summary.csv,2",
     ]
-    assert "AUS,humanitarian,commitment,200.0,kiel-r29" in (out / "aid_totals.csv").read_text()
+    assert "AUS,humanitarian,commitment,200.0,kiel-r29,country_summary.csv,2" in (
+        out / "aid_totals.csv").read_text()
     assert (out / "aid_activities.csv").read_text(encoding="utf-8").splitlines()[3] == (
-        "kiel-r29-00003,eu-institutions,,true,financial,commitment,0.0,0.0,0.0,false,kiel-r29")
+        "kiel-r29-00003,eu-institutions,,true,financial,commitment,0.0,0.0,0.0,false,kiel-r29,"
+        "bilateral_activities.csv,4")
     assert set(result.checks.loc[result.checks["status"] == "agrees", "donor_id"]) == {
         "AUS", "TWN", "eu-institutions"}
 
@@ -378,6 +388,7 @@ def test_failed_import_leaves_previous_files(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["aid_activities.csv", "aid_totals.csv"]
     assert (out / "aid_activities.csv").read_text() == "old\n"
     assert (out / "aid_totals.csv").read_text() == "old\n"
+    assert not (out / "kiel").exists()
 
 
 def test_broken_summary(tmp_path):
@@ -399,12 +410,38 @@ def test_broken_summary(tmp_path):
     }
 
 
-def test_missing_column(tmp_path):
+def test_missing_column_is_one_layout_error(tmp_path):
     src = make_src(tmp_path, GOOD_ROWS)
     text = (src / "bilateral_activities.csv").read_text().replace("kategori", "category", 1)
     (src / "bilateral_activities.csv").write_text(text)
-    assert problems_of(src, tmp_path / "out") == {
-        ("bilateral_activities.csv", 1, "kategori", None, "header")}
+    with pytest.raises(KielLayoutError) as info:
+        import_kiel(src, tmp_path / "out")
+    err = info.value
+    assert (Path(err.file).name, err.sheet, err.column) == ("bilateral_activities.csv", None,
+                                                            "kategori")
+    assert "\n" not in str(err) and "'category'" in str(err) and "expected Kiel's columns" in str(err)
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_table(tmp_path):
+    src = make_src(tmp_path, GOOD_ROWS)
+    (src / "country_summary.csv").unlink()
+    with pytest.raises(KielImportError, match="country_summary.csv: no such file"):
+        import_kiel(src, tmp_path / "out")
+
+
+def test_release_comes_from_provenance(tmp_path):
+    src = make_src(tmp_path, GOOD_ROWS, release=None)
+    with pytest.raises(KielReleaseError, match="pass --release N"):
+        import_kiel(src, tmp_path / "out")
+    assert import_kiel(src, tmp_path / "out", release=31).source_id == "kiel-r31"
+    (src / "PROVENANCE.md").write_text("Release 30; workbook Ukraine_Support_Tracker_Release_30.xlsx")
+    assert import_kiel(src, tmp_path / "out").source_id == "kiel-r30"
+    with pytest.raises(KielReleaseError, match="--release 31, but PROVENANCE.md names release 30"):
+        import_kiel(src, tmp_path / "out", release=31)
+    (src / "PROVENANCE.md").write_text("Release 30 replaces Release 29")
+    with pytest.raises(KielReleaseError, match="several releases"):
+        import_kiel(src, tmp_path / "out")
 
 
 def test_actors_csv_mapping_is_used(tmp_path):

@@ -52,13 +52,13 @@ london-count,coalition,,2025-03-02-london,2025-03-02,18 leaders attended,,,18,le
 gbr-missiles-2025-03-02,GBR,2025-03-02,military,1600000000,GBP,exact,Missile deal,,ref-001,high
 gbr-missiles-2025-03-02-b,GBR,2025-03-02,military,1600000000,GBP,exact,The same deal reported again,gbr-missiles-2025-03-02,kiel-r28,medium
 """,
-    "aid_activities.csv": """activity_id,donor_id,date,undated,aid_type,measure,value_eur,value_eur_redistributed,activity_value_eur,correction,source_id
-kiel-r28-00001,GBR,2025-03-10,false,military,allocation,1000000.0,1000000.0,1000000.0,false,kiel-r28
-kiel-r28-00002,FRA,,true,humanitarian,allocation,500000.0,500000.0,500000.0,false,kiel-r28
+    "aid_activities.csv": """activity_id,donor_id,date,undated,aid_type,measure,value_eur,value_eur_redistributed,activity_value_eur,correction,source_id,kiel_sheet,kiel_row
+kiel-r28-00001,GBR,2025-03-10,false,military,allocation,1000000.0,1000000.0,1000000.0,false,kiel-r28,bilateral_activities.csv,2
+kiel-r28-00002,FRA,,true,humanitarian,allocation,500000.0,500000.0,500000.0,false,kiel-r28,bilateral_activities.csv,3
 """,
-    "aid_totals.csv": """donor_id,aid_type,measure,value_eur,source_id
-GBR,military,allocation,1000000.0,kiel-r28
-FRA,humanitarian,allocation,500000.0,kiel-r28
+    "aid_totals.csv": """donor_id,aid_type,measure,value_eur,source_id,kiel_sheet,kiel_row
+GBR,military,allocation,1000000.0,kiel-r28,country_summary.csv,2
+FRA,humanitarian,allocation,500000.0,kiel-r28,country_summary.csv,3
 """,
     "fx_rates.csv": """currency,period_start,period_end,per_eur,rate_type,source_id
 GBP,2025-01-01,2025-12-31,0.85,annual average,ecb-2025
