@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import re
+from datetime import date, timedelta
 
 import pandas as pd
 
@@ -121,3 +122,37 @@ def test_every_quote_is_verbatim_in_the_dossier_or_the_article(shipped):
     for table in ("positions", "claims"):
         for r in shipped.table(table).dropna(subset=["quote"]).itertuples():
             assert r.quote in dossier or r.quote in article, (table, r._1, r.quote)
+
+
+def _period(published: str) -> tuple[date, date]:
+    """First and last day of a published value YYYY, YYYY-MM or YYYY-MM-DD."""
+    parts = [int(x) for x in published.split("-")]
+    if len(parts) == 3:
+        d = date(*parts)
+        return d, d
+    if len(parts) == 2:
+        y, m = parts
+        nxt = date(y + (m == 12), m % 12 + 1, 1)
+        return date(y, m, 1), nxt - timedelta(days=1)
+    return date(parts[0], 1, 1), date(parts[0], 12, 31)
+
+
+def test_every_source_has_a_day_it_was_known():
+    """known_from (CURATION.md) dates every source that has no exact publication day, within its bounds."""
+    with open(DATA / "sources.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    for r in rows:
+        sid, pub, kf, acc = r["source_id"], r["published"], r["known_from"], r["accessed"]
+        exact = len(pub) == 10
+        assert exact or kf, f"{sid}: no exact published day and no known_from"
+        if exact:
+            assert not kf, f"{sid}: published is an exact day, known_from must stay empty"
+            continue
+        known = date.fromisoformat(kf)
+        if pub:
+            first, last = _period(pub)
+            assert first <= known <= last, f"{sid}: known_from {kf} outside published period {pub}"
+        if acc:
+            assert known <= date.fromisoformat(acc), f"{sid}: known_from {kf} after accessed {acc}"
+    known = {r["source_id"]: r["known_from"] for r in rows}
+    assert known["article"] == "2025-03-06"  # latest dated event the founding article reports
