@@ -505,6 +505,10 @@ def _execute(nb_path: Path, params: dict, out_nb: Path, kernel: str,
         return pm.execute_notebook(
             str(nb_path), str(out_nb), parameters=params, kernel_name=kernel,
             language="python", progress_bar=False, log_output=False, start_timeout=120,
+            # papermill rewrites the whole output notebook after every cell by default: with
+            # ~2 MB of chart specs and SVG that was over half the execution time. It still
+            # writes it at the end and when a cell fails.
+            request_save_on_cell_execute=False,
             execution_timeout=timeout,
             # nbclient starts the kernel in resources.metadata.path: no process-wide chdir.
             resources={"metadata": {"path": str(nb_path.parent)}}, config=cfg)
