@@ -156,3 +156,101 @@ def test_every_source_has_a_day_it_was_known():
             assert known <= date.fromisoformat(acc), f"{sid}: known_from {kf} after accessed {acc}"
     known = {r["source_id"]: r["known_from"] for r in rows}
     assert known["article"] == "2025-03-06"  # latest dated event the founding article reports
+
+
+# Text fields of the curated tables, checked for later knowledge.
+TEXT_FIELDS = {
+    "meetings": ["place", "hosts", "participation_as_reported", "outcome"],
+    "attendance": ["note"],
+    "contributions": ["as_reported", "conditions"],
+    "positions": ["summary", "quote"],
+    "events": ["title", "description"],
+    "claims": ["statement", "quote"],
+    "aid_announcements": ["description"],
+    "outlook": ["question", "text"],
+}
+# A later year is fine only where the text states a plan or a name known on the row's date.
+# (table, row id, text as matched): why it may name a later period.
+LATER_DATE_ALLOWED = {
+    ("contributions", "nzl-2025-04-22", "Dec 2026"): "deployment end date announced with the package",
+    ("events", "2025-12-18-eu-90bn-loan", "2026–27"): "the years the loan was agreed for",
+    ("aid_announcements", "eu-2025-12-18-loan-90bn", "2026–27"): "the years the loan was agreed for",
+    ("aid_announcements", "deu-2025-04-11-11bn-to-2029", "2029"): "horizon of the pledge as announced",
+    ("aid_announcements", "deu-2025-11-15-2026-budget", "2026"): "the budget year as announced",
+    ("claims", "hungary-election-2026-04-12", "April 2026"): "election date as set on 13 Jan 2026",
+}
+LATER_NAME_ALLOWED = {"Readiness 2030"}  # the EU plan's name, not a date
+_MONTHS = {m: i for i, m in enumerate(
+    ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], start=1)}
+_MONTH_YEAR = re.compile(r"\b(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*\.?"
+                         r"((?:/(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*)*)\s+'?(\d{4}|\d{2})(?!\d)")
+_YEAR = re.compile(r"(?<![\d,.])(20\d{2})(?:[–-](\d{2}|\d{4}))?(?![\d,])")
+
+
+def named_periods(text: str):
+    """(matched text, year, month or None) for every month+year and bare year the text names."""
+    spans = []
+    for m in _MONTH_YEAR.finditer(text):
+        months = [m.group(1)] + [x for x in m.group(2).split("/") if x]
+        year = int(m.group(3)) if len(m.group(3)) == 4 else 2000 + int(m.group(3))
+        spans.append(m.span())
+        yield m.group(0), year, max(_MONTHS[x[:3].lower()] for x in months)
+    for m in _YEAR.finditer(text):
+        if any(a <= m.start() < b for a, b in spans):
+            continue
+        yield m.group(0), int(m.group(1)), None
+        if m.group(2):
+            end = m.group(2)
+            yield m.group(0), int(end) if len(end) == 4 else int(m.group(1)[:2] + end), None
+
+
+def _after(year, month, day: date) -> bool:
+    return year > day.year or (month is not None and year == day.year and month > day.month)
+
+
+def source_days(shipped) -> dict:
+    s = shipped.sources
+    out = {}
+    for r in s.itertuples():
+        if pd.notna(r.known_from):
+            out[r.source_id] = r.known_from.date()
+        elif pd.notna(r.published) and len(r.published) == 10:
+            out[r.source_id] = date.fromisoformat(r.published)
+    return out
+
+
+def test_text_names_no_period_later_than_its_row(shipped):
+    """No curated text carries later knowledge: a year or month+year after both the row's date and
+    its source's publication is allowed only where it states a plan or a name (LATER_DATE_ALLOWED)."""
+    known = source_days(shipped)
+    meeting_day = dict(zip(shipped.meetings["meeting_id"], shipped.meetings["date"].dt.date))
+    found = set()
+    for table, cols in TEXT_FIELDS.items():
+        if table not in shipped.tables:
+            continue
+        df = shipped.table(table)
+        key = df.columns[0]
+        for r in df.to_dict("records"):
+            src_day = known[r["source_id"]]
+            if table == "attendance":
+                row_day, rid = meeting_day[r["meeting_id"]], f"{r['meeting_id']}/{r['actor_id']}"
+            else:
+                rid = r[key]
+                row_day = r["date"].date() if pd.notna(r.get("date")) else src_day
+            for col in cols:
+                text = r.get(col)
+                if not isinstance(text, str):
+                    continue
+                for name in LATER_NAME_ALLOWED:
+                    text = text.replace(name, "")
+                for match, year, month in named_periods(text):
+                    if _after(year, month, row_day) and _after(year, month, src_day):
+                        found.add((table, rid, match))
+    assert found <= set(LATER_DATE_ALLOWED), sorted(found - set(LATER_DATE_ALLOWED))
+    assert set(LATER_DATE_ALLOWED) <= found, "stale allow-list entries: " + repr(sorted(set(LATER_DATE_ALLOWED) - found))
+
+
+def test_named_periods_reads_the_forms_the_data_uses():
+    got = [(y, m) for _, y, m in named_periods("US backstop (Feb 25); Co-chair (Aug/Nov 25); loan 2026–27; 20 Feb 2026")]
+    assert got == [(2025, 2), (2025, 11), (2026, 2), (2026, None), (2027, None)]
+    assert list(named_periods("20,000 troops; €2,260,000,000")) == []
