@@ -52,9 +52,9 @@ def test_about_35_participating_states_each_with_a_role(shipped):
     attended = set(shipped.attendance.loc[shipped.attendance["status"] != "absent", "actor_id"]) & states
     assert 35 <= len(attended) <= 45
     roles = set(shipped.contributions["actor_id"])
-    # every participant but Ukraine (the beneficiary) and Romania (only an undated low-grade report
-    # of its role exists, so it stays without one) has a reported role
-    assert attended - roles <= {"UKR", "ROU"}
+    # every participant but Ukraine (the beneficiary) has a reported role (Romania's rests on a
+    # low-confidence source dated only to January 2026, so it is flagged low)
+    assert attended - roles <= {"UKR"}
 
 
 def test_positions_cover_required_actors_on_both_topics(shipped):
@@ -254,3 +254,13 @@ def test_named_periods_reads_the_forms_the_data_uses():
     got = [(y, m) for _, y, m in named_periods("US backstop (Feb 25); Co-chair (Aug/Nov 25); loan 2026–27; 20 Feb 2026")]
     assert got == [(2025, 2), (2025, 11), (2026, 2), (2026, None), (2027, None)]
     assert list(named_periods("20,000 troops; €2,260,000,000")) == []
+
+
+def test_states_named_with_troop_offers_are_members_by_then():
+    """A state a report names among those offering troops is a coalition member on that report's date
+    (the AFP report of 11 Apr 2025 names Estonia beside Latvia and Lithuania)."""
+    from coalition_report.data import load_data
+
+    ds = load_data(DATA, as_of="2025-04-11")
+    members = set(an.coalition_members(ds)["actor_id"])
+    assert {"GBR", "FRA", "EST", "LVA", "LTU"} <= members
