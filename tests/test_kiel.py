@@ -42,6 +42,15 @@ def read(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
+#: Tests that compare the shipped aid tables with the extraction in data/kiel/ hold while the
+#: tables were imported from it (import-kiel --src data/kiel). After a workbook import they are
+#: skipped: the tables then come from the workbook named in sources.csv, see
+#: test_shipped_tables_record_their_import.
+FROM_EXTRACTION = read(SHIPPED_ACTS)[0]["kiel_sheet"] == RAW_ACTS.name
+from_extraction = pytest.mark.skipif(
+    not FROM_EXTRACTION, reason="shipped aid tables come from a workbook import, not data/kiel/")
+
+
 def expected_ids() -> dict[str, str]:
     wdi = json.loads((KIEL / "wdi.json").read_text(encoding="utf-8"))["land"]
     return {**{name: v["iso3"] for name, v in wdi.items()}, "Taiwan": "TWN", **ORGS}
@@ -75,6 +84,28 @@ def shipped_totals() -> list[dict[str, str]]:
 # The shipped files against the raw tables
 
 
+def test_shipped_tables_record_their_import(shipped_acts, shipped_totals):
+    """Whatever the last import read, the shipped tables say which release, file and row."""
+    ids = {r["source_id"] for r in shipped_acts} | {r["source_id"] for r in shipped_totals}
+    assert len(ids) == 1 and re.fullmatch(r"kiel-r\d+", next(iter(ids)))
+    source_id = ids.pop()
+    release = int(source_id.removeprefix("kiel-r"))
+    source = {r["source_id"]: r for r in read(DATA / "sources.csv")}[source_id]
+    assert f"Release {release} " in source["title"]
+    sheets = ({r["kiel_sheet"] for r in shipped_acts}, {r["kiel_sheet"] for r in shipped_totals})
+    assert sheets in (
+        ({RAW_ACTS.name}, {RAW_SUMMARY.name}),
+        ({"Bilateral Assistance, MAIN DATA"}, {"Country Summary (€)"}))
+    if not FROM_EXTRACTION:  # a workbook import: the file and its hash, and what it changed
+        assert re.search(r"; workbook \S.*, sha256 [0-9a-f]{64}$", source["title"])
+        assert (KIEL / f"import-diff-r{release}.md").is_file()
+    rows = [int(r["kiel_row"]) for r in shipped_acts]
+    assert rows == sorted(rows) and len(set(rows)) == len(rows) and min(rows) >= 2
+    assert [r["activity_id"] for r in shipped_acts] == [
+        f"{source_id}-{n:05d}" for n in range(1, len(shipped_acts) + 1)]
+
+
+@from_extraction
 def test_every_row_imported_with_unique_ids(raw, shipped_acts):
     assert len(raw) == 5565
     assert len(shipped_acts) == len(raw)
@@ -84,6 +115,7 @@ def test_every_row_imported_with_unique_ids(raw, shipped_acts):
     assert {r["source_id"] for r in shipped_acts} == {"kiel-r28"}
 
 
+@from_extraction
 def test_undated_rows(raw, shipped_acts):
     raw_undated = [i for i, r in enumerate(raw) if r["dato"] == ""]
     assert len(raw_undated) == 284
@@ -97,6 +129,7 @@ def test_undated_rows(raw, shipped_acts):
             assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", r["date"])
 
 
+@from_extraction
 def test_every_donor_mapped(raw, shipped_acts):
     ids = expected_ids()
     assert {r["giver"] for r in raw} <= set(ids), "test mapping incomplete"
@@ -105,6 +138,7 @@ def test_every_donor_mapped(raw, shipped_acts):
     assert len({r["donor_id"] for r in shipped_acts}) == 44
 
 
+@from_extraction
 def test_rows_match_raw_values(raw, shipped_acts):
     for r_raw, r in zip(raw, shipped_acts):
         assert r["aid_type"] == r_raw["kategori"].lower()
@@ -114,6 +148,7 @@ def test_rows_match_raw_values(raw, shipped_acts):
         assert float(r["activity_value_eur"]) == float(r_raw["verdi_eur_activity"])
 
 
+@from_extraction
 def test_activity_sums_per_donor_and_type_equal_raw(raw, shipped_acts):
     ids = expected_ids()
     want, got = defaultdict(list), defaultdict(list)
@@ -126,6 +161,7 @@ def test_activity_sums_per_donor_and_type_equal_raw(raw, shipped_acts):
         assert math.fsum(got[key]) == math.fsum(want[key]), key
 
 
+@from_extraction
 def test_totals_equal_raw_summary(raw_summary, shipped_totals):
     ids = expected_ids()
     want = {}
@@ -154,6 +190,7 @@ def raw_allocation_agreement(raw, raw_summary) -> dict[str, tuple[float, float]]
             for r in raw_summary}
 
 
+@from_extraction
 def test_shipped_tables_agree_where_raw_tables_agree(raw, raw_summary, shipped_acts,
                                                    shipped_totals):
     raw_cmp = raw_allocation_agreement(raw, raw_summary)
@@ -170,6 +207,7 @@ def test_shipped_tables_agree_where_raw_tables_agree(raw, raw_summary, shipped_a
         assert close(math.fsum(acts[donor]), math.fsum(tots[donor])), donor
 
 
+@from_extraction
 def test_check_totals_reports_raw_disagreements(raw, raw_summary):
     raw_cmp = raw_allocation_agreement(raw, raw_summary)
     disagreeing = {d: s - k for d, (s, k) in raw_cmp.items() if not close(s, k)}
@@ -207,6 +245,7 @@ def test_shipped_files_are_canonical_csv():
 # Re-running the import
 
 
+@from_extraction
 def test_reimport_is_byte_identical(tmp_path):
     result = import_kiel(KIEL, tmp_path)
     assert result.mapping_source == "fallback"
@@ -227,6 +266,7 @@ def test_reimport_is_byte_identical(tmp_path):
     assert result.release == 28 and not result.validated
 
 
+@from_extraction
 def test_reimport_with_project_actors_csv(tmp_path):
     actors = DATA / "actors.csv"
     result = import_kiel(KIEL, tmp_path, actors_csv=actors)
@@ -501,3 +541,52 @@ def test_check_totals_tolerance():
     assert out.loc["D", "summed_eur"] == 3.0
     by_type = check_totals(acts, tots, by_type=True)
     assert len(by_type) == 4 * 3
+
+
+# --------------------------------------------------------------------------------------------
+# Into the data package (--src DIR): validation, sources.csv, report
+
+
+@from_extraction
+def test_reimport_into_the_data_package_changes_nothing(tmp_path, capsys):
+    from coalition_report.cli import main
+
+    pkg = Path(shutil.copytree(DATA, tmp_path / "data"))
+    assert main(["import-kiel", "--src", str(pkg / "kiel"), "--data", str(pkg)]) == 0
+    out = capsys.readouterr().out
+    assert "data package validated" in out and "row kiel-r28 kept as it is" in out
+    for name in ("aid_activities.csv", "aid_totals.csv", "sources.csv"):
+        assert (pkg / name).read_bytes() == (DATA / name).read_bytes(), name
+    report = (pkg / "kiel" / "import-diff-r28.md").read_text(encoding="utf-8")
+    assert "0 of 44 donors changed" in report and "Replaces: `kiel-r28`" in report
+
+
+@from_extraction
+def test_new_release_from_processed_tables_adds_its_source(tmp_path):
+    pkg = Path(shutil.copytree(DATA, tmp_path / "data"))
+    src = Path(shutil.copytree(KIEL, pkg / "kiel-r29"))
+    (src / "PROVENANCE.md").write_text("# Kiel Ukraine Support Tracker, Release 29\n")
+    rows = (src / "bilateral_activities.csv").read_text(encoding="utf-8").splitlines(True)
+    (src / "bilateral_activities.csv").write_text("".join(rows[:-1]), encoding="utf-8")
+    result = import_kiel(src, pkg, today="2026-07-01")
+    assert result.source_id == "kiel-r29" and result.sources_action == "row kiel-r29 added"
+    new = read(pkg / "sources.csv")
+    ids = [r["source_id"] for r in new]
+    assert ids[ids.index("kiel-r28") + 1] == "kiel-r29"
+    row = new[ids.index("kiel-r29")]
+    assert row["title"].startswith("Ukraine Support Tracker, Release 29 (Trebesch et al.); processed "
+                                   "tables bilateral_activities.csv (sha256 ")
+    assert (row["local_path"], row["accessed"], row["licence"]) == (
+        "kiel-r29/PROVENANCE.md", "2026-07-01", read(DATA / "sources.csv")[ids.index("kiel-r28")]["licence"])
+    changed = result.diff[result.diff["changed"]]
+    last_donor = expected_ids()[read(RAW_ACTS)[-1]["giver"]]
+    assert list(changed["donor_id"]) == [last_donor]
+    assert "1 of 44 donors changed" in result.report and f"| {last_donor} |" in result.report
+
+
+def test_blank_commitment_value_reads_as_zero(tmp_path):
+    rows = GOOD_ROWS[:2] + ["EU (Commission and Council),,Financial,Commitment,,,5.0,0,False,0.0"]
+    result = import_kiel(make_src(tmp_path, rows), tmp_path / "out")
+    last = result.activities.iloc[-1]
+    assert last["value_eur"] == 0.0 and math.isnan(last["value_eur_redistributed"])
+    assert last["activity_value_eur"] == 5.0

@@ -46,10 +46,21 @@ def _parser() -> argparse.ArgumentParser:
                    help="also build a country profile (repeatable)")
     b.add_argument("--no-brief", action="store_true", help="build only the country profiles")
 
-    k = sub.add_parser("import-kiel", help="import a Kiel Ukraine Support Tracker release into data/")
-    k.add_argument("--src", type=Path, required=True, help="folder with bilateral_activities.csv and country_summary.csv")
-    k.add_argument("--release", type=int, default=28, help="release number (default 28)")
+    k = sub.add_parser("import-kiel", help="import a Kiel Ukraine Support Tracker release into data/",
+                       description="Import the workbook Kiel publishes (or, with --src, processed tables): "
+                                   "validate, replace the aid tables atomically, add the release to "
+                                   "sources.csv and report the changes per donor.")
+    k.add_argument("workbook", type=Path, nargs="?", default=None,
+                   help="Kiel's workbook, e.g. Ukraine_Support_Tracker_Release_29.xlsx")
+    k.add_argument("--src", type=Path, default=None,
+                   help="instead of a workbook: folder with processed tables (bilateral_activities.csv, "
+                        "country_summary.csv, PROVENANCE.md naming the release), as data/kiel/")
+    k.add_argument("--release", type=int, default=None,
+                   help="release number, only needed when the input does not name it (checked otherwise)")
     k.add_argument("--data", type=Path, default=None, help="data directory to write (default: data/)")
+    k.add_argument("--url", default=None, help="where the workbook was downloaded (recorded in sources.csv)")
+    k.add_argument("--report", type=Path, default=None,
+                   help="also write the difference report to this file (e.g. a pull-request body)")
     return p
 
 
@@ -69,10 +80,22 @@ def _validate(args) -> int:
 
 
 def _import_kiel(args) -> int:
+    if (args.workbook is None) == (args.src is None):
+        print("error: import-kiel takes a workbook or --src DIR (one of them)", file=sys.stderr)
+        return 2
+    if args.release is not None and args.release < 1:
+        print(f"error: --release must be a positive integer, got {args.release}", file=sys.stderr)
+        return 2
     from .kiel import import_kiel
-    out = args.data or config.DATA_DIR
-    result = import_kiel(args.src, out, release=args.release)
-    print(result.summary() if hasattr(result, "summary") else result)
+    from .kiel_workbook import import_workbook
+    read = import_kiel if args.workbook is None else import_workbook
+    result = read(args.src or args.workbook, args.data or config.DATA_DIR, release=args.release,
+                  url=args.url)
+    print(result.summary())
+    if args.report is not None:
+        args.report.parent.mkdir(parents=True, exist_ok=True)
+        args.report.write_text(result.report, encoding="utf-8")
+        print(f"difference report also written to {args.report}")
     return 0
 
 
