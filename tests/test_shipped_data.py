@@ -264,3 +264,17 @@ def test_states_named_with_troop_offers_are_members_by_then():
     ds = load_data(DATA, as_of="2025-04-11")
     members = set(an.coalition_members(ds)["actor_id"])
     assert {"GBR", "FRA", "EST", "LVA", "LTU"} <= members
+
+
+def test_ruling_out_own_troops_is_not_support_for_the_force(shipped):
+    """CURATION.md stance rules: an actor that rules out its own troops supports the force only if
+    it offers something else of its own for it; Italy, Poland, Japan, Ireland and the US (Aug 2025)
+    ruled troops out and offered nothing for the force, so they are neutral, not supporters."""
+    p = shipped.positions[shipped.positions["topic"] == "coalition_force"]
+    rules_out = p["summary"].str.contains(
+        r"will not send|rules out|no Self-Defense|not a single|not a deterrent|not among these", regex=True)
+    assert set(p.loc[rules_out, "stance"]) <= {"neutral", "oppose"}, p.loc[rules_out, ["position_id", "stance"]]
+    newest = an.positions_matrix(shipped)
+    force = newest[newest["topic"] == "coalition_force"].set_index("actor_id")["stance"]
+    assert {a: force[a] for a in ["ITA", "POL", "JPN", "USA", "IRL"]} == dict.fromkeys(
+        ["ITA", "POL", "JPN", "USA", "IRL"], "neutral")
