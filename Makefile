@@ -11,7 +11,7 @@ LAB_PACKAGES := jupyterlab nbdime pre-commit nbstripout ruff
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help report test validate lab lab-env lab-screenshot bench clean system-deps venv lock
+.PHONY: help report test test-fast validate lab lab-env lab-screenshot bench clean system-deps venv lock
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -47,6 +47,9 @@ $(LAB_STAMP): constraints.txt
 # The kernel stays in .venv (package editable: a change in src/ shows after a kernel restart);
 # its kernelspec is copied into .venv-lab so JupyterLab lists it. nbdime writes bare command
 # names into .git/config; they are made absolute so `git diff` works without .venv-lab on PATH.
+test-fast: venv ## the unit layer only (no notebook builds, no browser): seconds, for iterating
+	$(PY) -m pytest -m "not slow" -q
+
 lab-env: venv $(LAB_STAMP) ## set up .venv-lab (JupyterLab, nbdime, pre-commit hook, nbdime git driver), no server
 	$(LAB_VENV)/bin/jupyter kernelspec install --sys-prefix --replace --log-level=WARN \
 	  --name coalition-report $(VENV)/share/jupyter/kernels/coalition-report
@@ -72,8 +75,9 @@ endif
 lab-screenshot: lab-env system-deps ## PNG of NOTEBOOK=<executed .ipynb> in JupyterLab at CELL=<n>, prints chart counts
 	$(LAB_VENV)/bin/python scripts/lab_screenshot.py "$(NOTEBOOK)" --cell $(CELL) --out "$(SCREENSHOT)"
 
-bench: venv ## time the build against hand-run papermill + nbconvert
-	$(PY) scripts/bench.py
+bench: venv system-deps ## benchmark (a)-(h): build vs stock chain, floor, baseline commit, cache, profiles, data growth
+	$(PY) -m pip install -q -c constraints.txt psutil
+	$(PY) benchmarks/bench.py $(BENCH_ARGS)
 
 lock: ## re-pin constraints.txt from a fresh resolve (then review the diff)
 	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock && .venv-lock/bin/pip install -q -e '.[test]' $(LAB_PACKAGES) \

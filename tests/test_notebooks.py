@@ -20,6 +20,8 @@ from coalition_report.build import build_all
 from coalition_report.errors import BuildError
 from conftest import ROOT, chromium_dom
 
+pytestmark = pytest.mark.slow
+
 DATA = ROOT / "data"
 SECTIONS = ["Key figures", "Executive summary", "1. Coalition membership", "2. Aid flows",
             "3. Diplomatic positions", "4. The founding article, fact by fact",

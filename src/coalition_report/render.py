@@ -1159,3 +1159,24 @@ def _check_basename(spec: NotebookSpec, stem: str, what: str = "basename") -> st
         raise _param_error(spec, what, stem, "not a safe file name",
                            "letters, digits, '.', '_', '-' (no path separators)")
     return stem
+
+
+def export_notebook(nb: Any, notebook: str | NotebookSpec, params: Mapping[str, Any], out_dir: Path,
+                    stem: str, *, formats: Sequence[str] = ("html", "pdf"),
+                    notebook_dir: Path | None = None, data_hash: str | None = None) -> dict[str, Path]:
+    """Export an executed notebook to ``out_dir/<stem>.html`` and ``.pdf`` (no manifest, no
+    publishing step): the export half of :func:`render_report`, for callers that executed the
+    notebook themselves (the benchmark's floor, the execution cache)."""
+    spec = get_notebook(notebook)
+    meta = _collect_meta(nb, spec, params)
+    ctx = _page_context(meta, spec, params, data_hash)
+    nb_dir = Path(notebook_dir or config.NOTEBOOK_DIR)
+    files: dict[str, Path] = {}
+    if "html" in formats:
+        page, _ = _export_html(nb, ctx, nb_dir, stem)
+        files["html"] = out_dir / f"{stem}.html"
+        files["html"].write_text(page, encoding="utf-8")
+    if "pdf" in formats:
+        files["pdf"] = out_dir / f"{stem}.pdf"
+        _write_pdf(_export_print_html(nb, ctx, nb_dir, stem), files["pdf"], out_dir)
+    return files

@@ -1,0 +1,300 @@
+"""`make bench`: how long a build takes, side by side with the ways it could be done by hand.
+
+Cases (each a whole process tree, timed from outside; peak RSS summed over the tree):
+
+  a  `coalition-report build` of the brief, HTML+PDF, every cache cleared (--force, fresh folders)
+  b  the stock chain on the same notebook and parameters: papermill CLI, then
+     `jupyter nbconvert --to html --no-input`, then `weasyprint` on that HTML
+  c  the floor: the notebook's code run in one Python process, plus the same two exports
+  d  the same build at commit faf1e05 (a git worktree; its own package on PYTHONPATH), cold
+  e  an unchanged rebuild (cache hit)
+  f  a rebuild after editing one Markdown cell of the notebook
+  g  every country profile with --jobs 1 and --jobs 2: total and per profile
+  h  data growth: aid activity rows x1, x10, x100 (each real row split into k rows of 1/k of its
+     value, in a temporary data folder): build time, peak RSS, HTML and PDF size
+
+a-d run alternately (a b c d a b c d ...) after one warm-up round and the median of --runs is
+reported, so drift of the machine hits every case alike. Prints a table and the ratios a/b, a/c,
+d/a and the growth factors of h; writes everything to JSON (--json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+BASELINE_COMMIT = "faf1e05"
+NOTEBOOK = ROOT / "notebooks" / "coalition_brief.ipynb"
+
+
+# ---------------------------------------------------------------------------------------------
+# measuring
+# ---------------------------------------------------------------------------------------------
+def run(cmd: list[str], *, cwd: Path = ROOT, env: dict | None = None, timeout: float = 1800) -> tuple[float, float]:
+    """Wall seconds and peak resident memory (MiB) of the whole process tree, kernel included."""
+    import psutil
+
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, env={**os.environ, **(env or {})},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    root, peak = psutil.Process(proc.pid), 0
+    while proc.poll() is None:
+        try:
+            tree = [root, *root.children(recursive=True)]
+            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+        except psutil.Error:
+            pass
+        if time.perf_counter() - t0 > timeout:
+            proc.kill()
+            raise SystemExit(f"timed out after {timeout:.0f} s: {' '.join(map(str, cmd))}")
+        time.sleep(0.02)
+    err = proc.stderr.read()
+    if proc.returncode:
+        raise SystemExit(f"failed ({proc.returncode}): {' '.join(map(str, cmd))}\n{err[-2000:]}")
+    return time.perf_counter() - t0, peak / 2**20
+
+
+def fresh(*paths: Path) -> None:
+    for p in paths:
+        shutil.rmtree(p, ignore_errors=True)
+        p.mkdir(parents=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# the cases
+# ---------------------------------------------------------------------------------------------
+class Bench:
+    def __init__(self, work: Path):
+        self.work = work
+        self.cache = work / "cache"
+        self.env = {"COALITION_CACHE_DIR": str(self.cache), "PYTHONWARNINGS": "ignore"}
+
+    def a_build(self) -> tuple[float, float]:
+        out = self.work / "a"
+        fresh(out, self.cache)
+        return run([str(BIN / "coalition-report"), "build", "--out", str(out), "--force"], env=self.env)
+
+    def b_stock(self) -> tuple[float, float]:
+        out = self.work / "b"
+        fresh(out)
+        chain = (f"{BIN}/papermill coalition_brief.ipynb {out}/brief.ipynb -k coalition-report "
+                 f"-p currency EUR --log-level ERROR"
+                 f" && {BIN}/jupyter nbconvert --to html --no-input {out}/brief.ipynb --output-dir {out}"
+                 f" --log-level ERROR"
+                 f" && {BIN}/weasyprint {out}/brief.html {out}/brief.pdf")
+        return run(["sh", "-c", chain], cwd=ROOT / "notebooks")
+
+    def c_floor(self) -> tuple[float, float]:
+        out = self.work / "c"
+        fresh(out, self.cache)
+        return run([sys.executable, str(Path(__file__).with_name("floor.py")), str(NOTEBOOK), str(out)],
+                   env=self.env)
+
+    def d_baseline(self) -> tuple[float, float]:
+        wt = self.work / "baseline"
+        out = self.work / "d"
+        fresh(out)
+        shutil.rmtree(self.work / "baseline-cache", ignore_errors=True)
+        env = {"PYTHONPATH": str(wt / "src"), "XDG_CACHE_HOME": str(self.work / "baseline-cache")}
+        return run([sys.executable, "-m", "coalition_report.cli", "build", "--out", str(out)], cwd=wt, env=env)
+
+    def e_unchanged(self) -> tuple[float, float]:
+        return run([str(BIN / "coalition-report"), "build", "--out", str(self.work / "e")], env=self.env)
+
+    def f_markdown_edit(self, i: int) -> tuple[float, float]:
+        nb = json.loads((self.work / "f-notebooks" / NOTEBOOK.name).read_text())
+        cell = next(c for c in nb["cells"] if c["cell_type"] == "markdown" and "".join(c["source"]).startswith("## 2."))
+        cell["source"] = "".join(cell["source"]).rstrip() + f"\n\nEdited for benchmark run {i}."
+        (self.work / "f-notebooks" / NOTEBOOK.name).write_text(json.dumps(nb, indent=1))
+        code = ("from coalition_report.render import render_report; "
+                f"render_report('coalition_brief', {{}}, out_dir={str(self.work / 'f')!r}, "
+                f"notebook_dir={str(self.work / 'f-notebooks')!r}, basename='coalition-brief', progress=False)")
+        return run([sys.executable, "-c", code], env=self.env)
+
+
+def grow_data(src: Path, dst: Path, k: int) -> int:
+    """Copy the data package with every Kiel activity row split into k rows of 1/k of its value."""
+    shutil.copytree(src, dst)
+    path = dst / "aid_activities.csv"
+    with open(src / "aid_activities.csv", newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        fields, rows = reader.fieldnames, list(reader)
+    value_cols = [c for c in ("value_eur", "value_eur_redistributed", "activity_value_eur") if c in fields]
+    n = 0
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=fields, lineterminator="\n")
+        w.writeheader()
+        for r in rows:
+            for j in range(k):
+                row = dict(r)
+                if k > 1:
+                    row["activity_id"] = f"{r['activity_id']}-s{j:03d}"
+                    for c in value_cols:
+                        if row[c] not in ("", None):
+                            row[c] = repr(float(row[c]) / k)
+                w.writerow(row)
+                n += 1
+    return n
+
+
+# ---------------------------------------------------------------------------------------------
+# main
+# ---------------------------------------------------------------------------------------------
+def median(xs: list[float]) -> float:
+    return statistics.median(xs) if xs else float("nan")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=5, help="measured runs of a-f (after one warm-up)")
+    ap.add_argument("--skip", default="", help="comma list of cases to skip, e.g. g,h")
+    ap.add_argument("--growth", default="1,10,100", help="data growth factors for case h")
+    ap.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results.json")
+    args = ap.parse_args()
+    skip = set(filter(None, args.skip.split(",")))
+    work = Path(tempfile.mkdtemp(prefix="cr-bench-"))
+    bench = Bench(work)
+    results: dict = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
+                                 "platform": platform.platform()},
+                     "runs": args.runs, "cases": {}}
+    try:
+        if "d" not in skip:
+            subprocess.run(["git", "worktree", "add", "--detach", str(work / "baseline"), BASELINE_COMMIT],
+                           cwd=ROOT, check=True, capture_output=True)
+        order = [c for c in "abcd" if c not in skip]
+        samples: dict[str, list[tuple[float, float]]] = {c: [] for c in order}
+        fns = {"a": bench.a_build, "b": bench.b_stock, "c": bench.c_floor, "d": bench.d_baseline}
+        for i in range(args.runs + 1):
+            for c in order:
+                t = fns[c]()
+                if i:  # round 0 is the warm-up
+                    samples[c].append(t)
+                print(f"  {'warm-up' if not i else f'run {i}'} {c}: {t[0]:.1f} s", file=sys.stderr)
+        for c in order:
+            results["cases"][c] = {"wall_s": median([s[0] for s in samples[c]]),
+                                   "peak_mib": max(s[1] for s in samples[c]),
+                                   "runs_s": [round(s[0], 2) for s in samples[c]]}
+        if "e" not in skip:
+            fresh(work / "e")
+            bench.e_unchanged()  # fills the folder and the cache
+            es = [bench.e_unchanged() for _ in range(args.runs)]
+            results["cases"]["e"] = {"wall_s": median([s[0] for s in es]), "peak_mib": max(s[1] for s in es)}
+        if "f" not in skip:
+            fresh(work / "f", work / "f-notebooks")
+            shutil.copy(NOTEBOOK, work / "f-notebooks" / NOTEBOOK.name)
+            bench.f_markdown_edit(0)  # first build: fills the execution cache
+            fs = [bench.f_markdown_edit(i) for i in range(1, args.runs + 1)]
+            results["cases"]["f"] = {"wall_s": median([s[0] for s in fs]), "peak_mib": max(s[1] for s in fs)}
+        if "g" not in skip:
+            results["cases"]["g"] = case_g(bench)
+        if "h" not in skip:
+            results["cases"]["h"] = case_h(bench, [int(k) for k in args.growth.split(",")])
+    finally:
+        if (work / "baseline").exists():
+            subprocess.run(["git", "worktree", "remove", "--force", str(work / "baseline")], cwd=ROOT,
+                           capture_output=True)
+        shutil.rmtree(work, ignore_errors=True)
+    report(results)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nwrote {args.json}")
+    return 0
+
+
+def case_g(bench: Bench) -> dict:
+    out: dict = {}
+    for jobs in (1, 2):
+        dest = bench.work / f"g{jobs}"
+        fresh(dest, bench.cache)
+        cmd = [str(BIN / "coalition-report"), "build", "--all-countries", "--no-brief", "--jobs", str(jobs),
+               "--out", str(dest), "--force"]
+        try:
+            wall, peak = run(cmd, env=bench.env, timeout=3600)
+        except SystemExit as exc:
+            out[f"jobs{jobs}"] = {"error": str(exc)[:300]}
+            continue
+        n = len(list(dest.glob("country-*.manifest.json")))
+        out[f"jobs{jobs}"] = {"wall_s": wall, "peak_mib": peak, "profiles": n,
+                              "per_profile_s": wall / n if n else None}
+    return out
+
+
+def case_h(bench: Bench, factors: list[int]) -> dict:
+    out: dict = {}
+    for k in factors:
+        data = bench.work / f"data-x{k}"
+        shutil.rmtree(data, ignore_errors=True)
+        rows = grow_data(ROOT / "data", data, k)
+        dest = bench.work / f"h{k}"
+        fresh(dest, bench.cache)
+        wall, peak = run([str(BIN / "coalition-report"), "build", "--data", str(data), "--out", str(dest),
+                          "--force"], env=bench.env, timeout=3600)
+        html = next(dest.glob("*.html")).stat().st_size
+        pdf = next(dest.glob("*.pdf")).stat().st_size
+        out[f"x{k}"] = {"rows": rows, "wall_s": wall, "peak_mib": peak, "html_bytes": html, "pdf_bytes": pdf}
+        shutil.rmtree(data, ignore_errors=True)
+    return out
+
+
+def report(r: dict) -> None:
+    c = r["cases"]
+    names = {"a": "a  coalition-report build (HTML+PDF), caches cleared",
+             "b": "b  stock chain: papermill + nbconvert + weasyprint",
+             "c": "c  floor: notebook code in one process + exports",
+             "d": f"d  build at {BASELINE_COMMIT} (cold)",
+             "e": "e  unchanged rebuild (cache hit)",
+             "f": "f  rebuild after one Markdown edit"}
+    print(f"\n{'case':<58}{'median s':>10}{'peak MiB':>10}")
+    for key, label in names.items():
+        if key in c:
+            print(f"{label:<58}{c[key]['wall_s']:>10.2f}{c[key]['peak_mib']:>10.0f}")
+    for jobs in ("jobs1", "jobs2"):
+        g = c.get("g", {}).get(jobs)
+        if g and "error" not in g:
+            print(f"{'g  all profiles --' + jobs.replace('jobs', 'jobs '):<58}{g['wall_s']:>10.2f}{g['peak_mib']:>10.0f}"
+                  f"   ({g['profiles']} profiles, {g['per_profile_s']:.2f} s each)")
+        elif g:
+            print(f"g  all profiles --{jobs}: {g['error']}")
+    for k, h in c.get("h", {}).items():
+        print(f"{'h  data ' + k + ' (' + format(h['rows'], ',') + ' rows)':<58}{h['wall_s']:>10.2f}{h['peak_mib']:>10.0f}"
+              f"   HTML {h['html_bytes'] / 1e6:.2f} MB, PDF {h['pdf_bytes'] / 1e6:.2f} MB")
+    ratios = {}
+    if "a" in c and "b" in c:
+        ratios["a/b"] = c["a"]["wall_s"] / c["b"]["wall_s"]
+    if "a" in c and "c" in c:
+        ratios["a/c"] = c["a"]["wall_s"] / c["c"]["wall_s"]
+    if "a" in c and "d" in c:
+        ratios["d/a"] = c["d"]["wall_s"] / c["a"]["wall_s"]
+    h = c.get("h", {})
+    if "x1" in h:
+        for k in h:
+            if k != "x1":
+                ratios[f"h time {k}/x1"] = h[k]["wall_s"] / h["x1"]["wall_s"]
+                ratios[f"h HTML size {k}/x1"] = h[k]["html_bytes"] / h["x1"]["html_bytes"]
+                ratios[f"h PDF size {k}/x1"] = h[k]["pdf_bytes"] / h["x1"]["pdf_bytes"]
+    r["ratios"] = ratios
+    targets = {"a/b": ("<=", 0.5), "a/c": ("<=", 1.3), "d/a": (">=", 2.5), "h time x100/x1": ("<=", 2.0)}
+    print()
+    for k, v in ratios.items():
+        t = targets.get(k)
+        verdict = ""
+        if t:
+            ok = v <= t[1] if t[0] == "<=" else v >= t[1]
+            verdict = f"   target {t[0]} {t[1]}: {'met' if ok else 'NOT met'}"
+        print(f"{k:<30}{v:>8.2f}{verdict}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
