@@ -278,3 +278,21 @@ def test_ruling_out_own_troops_is_not_support_for_the_force(shipped):
     force = newest[newest["topic"] == "coalition_force"].set_index("actor_id")["stance"]
     assert {a: force[a] for a in ["ITA", "POL", "JPN", "USA", "IRL"]} == dict.fromkeys(
         ["ITA", "POL", "JPN", "USA", "IRL"], "neutral")
+
+
+def test_outlook_rests_only_on_sources_known_by_its_date(shipped):
+    """Every outlook point cites sources that resolve, none published after the day it is written
+    as of; its text is plain (no Markdown); each dated set is numbered 1..n."""
+    o = shipped.table("outlook")
+    assert len(o) >= 4
+    known = source_days(shipped)
+    for r in o.to_dict("records"):
+        others = [i.strip() for i in str(r["other_source_ids"] or "").split(";") if i.strip()] \
+            if isinstance(r["other_source_ids"], str) else []
+        for sid in [r["source_id"], *others]:
+            assert sid in known, (r["outlook_id"], sid)
+            assert known[sid] <= r["date"].date(), (r["outlook_id"], sid, known[sid])
+        for text in (r["question"], r["text"]):
+            assert not re.search(r"[*_#`\[\]]|^\s*[-+] ", text), (r["outlook_id"], text)
+    for day, group in o.groupby("date"):
+        assert sorted(group["order"]) == list(range(1, len(group) + 1)), day
