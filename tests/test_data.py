@@ -33,7 +33,9 @@ def test_as_of_is_a_knowledge_cut_off_for_sources(valid_dir):
     """Only sources published by the date are kept; Kiel's release (published 2026, accessed
     2026-06-01) is reconstructed from dated rows; GDP resting on a later source is blanked."""
     ds = load_data(valid_dir, as_of="2025-03-10")
-    assert ds.sources["source_id"].tolist() == ["ref-001"]  # kiel-r28: 2026; ecb-2025: only "2025"
+    # ref-001 is published by then; kiel-r28 ("2026") and ecb-2025 ("2025") are series: they stay
+    # citable because their values are cut by their own dates
+    assert ds.sources["source_id"].tolist() == ["ref-001", "kiel-r28", "ecb-2025"]
     assert ds.kiel_known == date(2026, 6, 1) and ds.kiel_reconstructed
     assert len(ds.aid_totals) == 0
     assert ds.aid_activities["activity_id"].tolist() == ["kiel-r28-00001"]  # dated 2025-03-10; undated out

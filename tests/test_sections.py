@@ -309,3 +309,13 @@ def test_private_name_check_can_fail(tmp_path):
     bad = tmp_path / "bad.py"
     bad.write_text("from .charts import _flag\nfrom . import analysis as an\nx = an._cutoff(1)\n")
     assert len(_private_uses(bad)) == 2
+
+
+@pytest.mark.parametrize("as_of", ["2025-03-02", "2025-03-06"])
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_section_functions_work_on_the_first_days(shipped, name, as_of):
+    """On the coalition's first days most tables are empty after the knowledge cut: every
+    section still renders (an empty section says so), never a TypeError in a notebook cell."""
+    from coalition_report.data import cut_to
+    obj = CALLS[name](cut_to(shipped, as_of))
+    assert obj._repr_mimebundle_()[MIME_FIGURE]

@@ -123,7 +123,8 @@ def coalition_members(ds: Dataset) -> pd.DataFrame:
     attended.discard(BENEFICIARY)
     out = roles[roles["actor_id"].isin(attended) & (roles["role"] != "outside_coalition")]
     first = att.merge(ds.meetings[["meeting_id", "date"]], on="meeting_id").groupby("actor_id")["date"].min()
-    out = out.assign(first_meeting=out["actor_id"].map(first))
+    # dict lookup: mapping through an empty datetime Series trips over pandas' dtype casting
+    out = out.assign(first_meeting=[first.get(a, pd.NaT) for a in out["actor_id"]])
     # Attended but never given a role in the data: still a member, role unknown.
     missing = sorted(attended - set(roles["actor_id"]))
     if missing:

@@ -211,6 +211,9 @@ def table_announcements(ds: Dataset, currency: str = "EUR", *, since: str | None
     a = an.announcements(ds, currency)
     if since and len(a):
         a = a[a["date"] >= pd.Timestamp(since)]
+    if a.empty:
+        return Table(pd.DataFrame({"Note": [f"No aid announcements recorded by {fmt_date(an.cutoff(ds))}"]}),
+                     caption=caption, source_note="Source: the project's data package (aid_announcements.csv).")
     q = {"about": "about ", "more_than": "more than ", "at_least": "at least ", "up_to": "up to "}
     orig = [("" if pd.isna(r.amount) else q.get(r.qualifier, "") + fmt_money(r.amount, r.currency))
             or "not stated" for r in a.itertuples()]

@@ -72,11 +72,12 @@ def table_attendance(ds: Dataset, country: str, *, caption: str = "Attendance at
     am = an.attendance_matrix(ds)
     mine = am[am["actor_id"] == country].set_index("meeting_id")
     m = ds.meetings.sort_values("date")
-    status = m["meeting_id"].map(mine["status"]).fillna("not named").str.replace("_", " ")
+    status = m["meeting_id"].map(mine["status"]).astype(object).fillna("not named").str.replace("_", " ")
     out = pd.DataFrame({"Date": date_column(m["date"]), "Meeting": m["place"],
                         "Level": m["level"].str.replace("_", " "), "Status": status.str.capitalize(),
-                        "Represented by": m["meeting_id"].map(mine["level"]).str.replace("_", " ").fillna("–"),
-                        "Source": m["meeting_id"].map(mine["source_id"]).fillna("–")})
+                        "Represented by": m["meeting_id"].map(mine["level"]).astype(object).fillna("–")
+                        .str.replace("_", " "),
+                        "Source": m["meeting_id"].map(mine["source_id"]).astype(object).fillna("–")})
     return Table(out, caption=caption,
                  source_note=source_note(ds, mine["source_id"].unique(),
                                          "'Not named' means no source in the data names the state for that meeting"))
