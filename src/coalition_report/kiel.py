@@ -42,6 +42,7 @@ import json
 import math
 import os
 import re
+import shutil
 import tempfile
 import time
 from collections import defaultdict
@@ -1023,16 +1024,20 @@ def _sources_update(path: Path, release: int, source: KielSource, url: str | Non
 def _validate_package(out_dir: Path, files: dict[str, bytes]) -> None:
     """Validate the data package as it will be once ``files`` replace their namesakes.
 
-    A staged copy (the new files, every other entry linked) goes through the same checks as
-    ``coalition-report validate``; nothing in ``out_dir`` is touched.
+    A staged copy (the new files, the other files copied, folders linked) goes through the same
+    checks as ``coalition-report validate``; nothing in ``out_dir`` is touched.
     """
     from .validate import parse_package
 
     with tempfile.TemporaryDirectory(prefix="import-kiel-") as tmp:
         stage = Path(tmp)
         for entry in out_dir.iterdir():
-            if entry.name not in files:
-                (stage / entry.name).symlink_to(entry.resolve())
+            if entry.name in files:
+                continue
+            if entry.is_dir():
+                (stage / entry.name).symlink_to(entry.resolve(), target_is_directory=True)
+            else:
+                shutil.copy2(entry, stage / entry.name)
         for name, data in files.items():
             (stage / name).write_bytes(data)
         problems = parse_package(stage).problems
