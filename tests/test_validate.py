@@ -8,6 +8,7 @@ import pytest
 
 from coalition_report.data import validate_data
 from conftest import FIXTURES
+from hostile.mutate import descriptor_line, top_level_line
 
 # case -> the problems expected: (file, line, column, rule)
 EXPECTED = {
@@ -26,6 +27,19 @@ EXPECTED = {
     "bad_quoting": [("meetings.csv", 3, None, "csv-syntax")],
     "bom": [("sources.csv", 1, None, "encoding")],
     "empty_file": [("claims.csv", None, None, "empty-file")],
+    # hostile input (issue 10); tests/test_hostile_data.py has the systematic cases
+    "control_char": [("meetings.csv", 3, "outcome", "control-char")],
+    "formula": [("sources.csv", 2, "title", "formula")],
+    "implausible_amount": [("aid_activities.csv", 2, "value_eur", "plausible-amount")],
+    "no_fx_rate": [("aid_announcements.csv", 2, "currency", "fx-missing")],
+    "header_only": [("attendance.csv", None, None, "no-rows")],
+    "latin1": [("sources.csv", 2, "title", "encoding")],
+    "utf16": [("claims.csv", None, None, "encoding")],
+    "descriptor_type": [("datapackage.json", descriptor_line(FIXTURES / "descriptor_type", "meetings", "date", "type"),
+                         "meetings.date", "expected-type")],
+    "no_path": [("datapackage.json", descriptor_line(FIXTURES / "no_path", "fx_rates"), None, "resource-path")],
+    "missing_resource": [("datapackage.json", top_level_line(FIXTURES / "missing_resource", "resources"), None,
+                          "expected-resource")],
 }
 
 
@@ -109,3 +123,29 @@ def test_membership_flags_need_their_sources(tmp_path, valid_dir):
     (pkg / "actors.csv").write_text(actors)
     got = [(p.line, p.column, p.rule) for p in validate_data(pkg)]
     assert got == [(3, "nato_source_id", "sourced")]
+
+
+def test_display_currencies_are_the_currency_parameters_values():
+    """The validator checks rates for every display currency the build accepts."""
+    from coalition_report.render import NOTEBOOKS
+    from coalition_report.validate import DISPLAY_CURRENCIES
+    for notebook in NOTEBOOKS.values():
+        assert set(notebook.param("currency").rule.allowed) == {"EUR", *DISPLAY_CURRENCIES}
+
+
+def test_pinned_schema_is_the_shipped_descriptor():
+    """EXPECTED_FIELDS states what the code reads; the shipped descriptor must give exactly that
+    (types, required) for every pinned field, so a drift in either is seen here first."""
+    import json
+
+    from coalition_report.validate import EXPECTED_FIELDS, OPTIONAL_RESOURCES
+    from conftest import ROOT
+    desc = json.loads((ROOT / "data" / "datapackage.json").read_text(encoding="utf-8"))
+    shipped = {r["name"]: {f["name"]: f for f in r["schema"]["fields"]} for r in desc["resources"]}
+    for res, spec in EXPECTED_FIELDS.items():
+        assert res in shipped or res in OPTIONAL_RESOURCES, res
+        for item in spec.split():
+            name, ftype = item.split(":")
+            f = shipped[res][name]
+            assert f.get("type", "string") == ftype.rstrip("!"), (res, name)
+            assert bool(f.get("constraints", {}).get("required")) == ftype.endswith("!"), (res, name)

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from . import config
-from .errors import CoalitionReportError, DataValidationError, ParameterError
+from .errors import PROBLEM_LIMIT, CoalitionReportError, DataValidationError, ParameterError
 
 EXAMPLES = """examples:
   coalition-report validate
@@ -32,6 +32,8 @@ def _parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("validate", help="validate the data package and print a summary")
     v.add_argument("--data", type=Path, default=None, help="data directory (default: data/)")
+    v.add_argument("--all", action="store_true",
+                   help=f"print every problem (default: at most {PROBLEM_LIMIT} per file and rule)")
 
     from .render import NOTEBOOKS  # the one statement of the parameter rules
     brief = NOTEBOOKS["coalition_brief"]
@@ -113,15 +115,26 @@ def _build(args) -> int:
     return 0
 
 
+def _eprint(text: str) -> None:
+    """Print to stderr even when its encoding cannot show every character of the data."""
+    enc = getattr(sys.stderr, "encoding", None) or "utf-8"
+    print(text.encode(enc, "backslashreplace").decode(enc, "replace"), file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handler = {"validate": _validate, "build": _build, "import-kiel": _import_kiel}[args.command]
     try:
         return handler(args)
     except DataValidationError as exc:
-        for p in exc.problems:
-            print(p, file=sys.stderr)
-        print(f"{len(exc.problems)} problem(s) found", file=sys.stderr)
+        every = getattr(args, "all", False)
+        hint = "use --all" if args.command == "validate" else "see them all with: coalition-report validate --all"
+        try:
+            for line in exc.lines(None if every else PROBLEM_LIMIT, hint):
+                _eprint(line)
+            print(f"{len(exc.problems)} problem(s) found", file=sys.stderr)
+        except BrokenPipeError:  # e.g. `2>&1 | head`
+            sys.stderr = open(os.devnull, "w")
         return 1
     except ParameterError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
+from typing import Iterable
+
+#: Problems printed per (file, rule) before "... and K more": a million duplicate ids are one
+#: finding, not a million lines.
+PROBLEM_LIMIT = 50
 
 
 class CoalitionReportError(Exception):
     """Base class of every error this package raises on purpose."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Problem:
     """One data problem: where it is and which rule it breaks.
 
@@ -37,6 +43,26 @@ def _short(value: str, limit: int = 60) -> str:
     return value if len(value) <= limit else value[: limit - 1] + "…"
 
 
+def format_problems(problems: Iterable[Problem], limit: int | None = PROBLEM_LIMIT,
+                    hint: str = "use --all") -> list[str]:
+    """One line per problem, in order; at most ``limit`` per (file, rule), then one line
+    ``file: rule r: ... and K more (hint)``. ``limit=None`` keeps every line.
+    """
+    problems = list(problems)
+    total = Counter((p.file, p.rule) for p in problems)
+    shown: Counter = Counter()
+    out = []
+    for p in problems:
+        key = (p.file, p.rule)
+        shown[key] += 1
+        n = shown[key]
+        if limit is None or n <= limit:
+            out.append(str(p))
+            if limit is not None and n == limit and total[key] > limit:
+                out.append(f"{p.file}: rule {p.rule}: ... and {total[key] - limit} more ({hint})")
+    return out
+
+
 class DataValidationError(CoalitionReportError):
     """The data package breaks one or more rules; ``problems`` lists every one of them."""
 
@@ -45,6 +71,10 @@ class DataValidationError(CoalitionReportError):
         head = "\n".join(str(p) for p in self.problems[:20])
         more = "" if len(self.problems) <= 20 else f"\n… and {len(self.problems) - 20} more"
         super().__init__(f"{len(self.problems)} data problem(s):\n{head}{more}")
+
+    def lines(self, limit: int | None = PROBLEM_LIMIT, hint: str = "use --all") -> list[str]:
+        """The problems one per line, capped per file and rule (see :func:`format_problems`)."""
+        return format_problems(self.problems, limit, hint)
 
 
 class FxError(CoalitionReportError):

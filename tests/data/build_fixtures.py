@@ -7,17 +7,19 @@ Each broken case differs from ``valid`` by exactly the defect its name says.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
+from typing import Any, Callable
 
 HERE = Path(__file__).resolve().parent
 DESCRIPTOR = HERE.parent.parent / "data" / "datapackage.json"
 
 VALID = {
-    "sources.csv": """source_id,publisher,title,url,local_path,published,accessed,kind,licence,note
-ref-001,Example Wire,Leaders meet in London,https://example.org/a,,2025-03-02,,news,,
-kiel-r28,Kiel Institute for the World Economy,Ukraine Support Tracker R28,https://www.kielinstitut.de/,,2026,2026-06-01,dataset,,
-ecb-2025,European Central Bank,Reference rates,https://example.org/ecb,,2025,,official,,
+    "sources.csv": """source_id,publisher,title,url,local_path,published,accessed,known_from,kind,licence,note
+ref-001,Example Wire,Leaders meet in London,https://example.org/a,,2025-03-02,,,news,,
+kiel-r28,Kiel Institute for the World Economy,Ukraine Support Tracker R28,https://www.kielinstitut.de/,,2026,2026-06-01,,dataset,,
+ecb-2025,European Central Bank,Reference rates,https://example.org/ecb,,2025,,,official,,
 """,
     "actors.csv": """actor_id,name,actor_type,iso3,kiel_name,eu_member,nato_member,europe,membership_source_id,nato_source_id,gdp_usd,gdp_year,population,population_year,gdp_source_id,source_id
 GBR,United Kingdom,state,GBR,United Kingdom,false,true,true,ref-001,ref-001,3600000000000,2024,69000000,2024,kiel-r28,ref-001
@@ -60,6 +62,9 @@ kiel-r28-00002,FRA,,true,humanitarian,allocation,500000.0,500000.0,500000.0,fals
 GBR,military,allocation,1000000.0,kiel-r28,country_summary.csv,2
 FRA,humanitarian,allocation,500000.0,kiel-r28,country_summary.csv,3
 """,
+    "outlook.csv": """outlook_id,date,order,question,text,source_id,other_source_ids
+outlook-ceasefire,2025-03-27,1,Will there be a ceasefire to enforce?,Russia rejects a European force.,ref-001,ref-001
+""",
     "fx_rates.csv": """currency,period_start,period_end,per_eur,rate_type,source_id
 GBP,2025-01-01,2025-12-31,0.85,annual average,ecb-2025
 USD,2025-01-01,2025-12-31,1.10,annual average,ecb-2025
@@ -72,6 +77,23 @@ GBP,2024-01-01,2024-12-31,0.80,annual average,ecb-2025
 def _replace(text: str, old: str, new: str) -> str:
     assert old in text, old
     return text.replace(old, new, 1)
+
+
+def _descriptor(edit: Callable[[dict[str, Any]], None]) -> Callable[[str], str]:
+    """A mutation of datapackage.json's text: parse, ``edit`` in place, write back indented."""
+    def mutate(text: str) -> str:
+        desc = json.loads(text)
+        edit(desc)
+        return json.dumps(desc, indent=2, ensure_ascii=False) + "\n"
+    return mutate
+
+
+def _resource(desc: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(r for r in desc["resources"] if r["name"] == name)
+
+
+def _field(desc: dict[str, Any], res: str, name: str) -> dict[str, Any]:
+    return next(f for f in _resource(desc, res)["schema"]["fields"] if f["name"] == name)
 
 
 #: case name -> (file, function turning the valid text into the broken text, or bytes)
@@ -90,23 +112,40 @@ BROKEN = {
     "bad_quoting": ("meetings.csv", lambda t: _replace(t, '"Macron, Starmer"', '"Macron, "Starmer"')),
     "bom": ("sources.csv", lambda t: "\ufeff" + t),
     "empty_file": ("claims.csv", lambda t: ""),
+    # hostile input (issue 10): each a single defect, each one clear problem line
+    "control_char": ("meetings.csv", lambda t: _replace(t, "No consensus", "No \x1b[31mconsensus")),
+    "formula": ("sources.csv", lambda t: _replace(t, "Leaders meet in London", '=HYPERLINK(""http://x"")')),
+    "implausible_amount": ("aid_activities.csv", lambda t: _replace(t, "military,allocation,1000000.0", "military,allocation,1e30")),
+    "no_fx_rate": ("aid_announcements.csv", lambda t: _replace(t, "1600000000,GBP,exact,Missile", "1600000000,JPY,exact,Missile")),
+    "header_only": ("attendance.csv", lambda t: t.splitlines(True)[0]),
+    "latin1": ("sources.csv", lambda t: _replace(t, "Leaders meet in London", "Leaders meet in Zürich").encode("latin-1")),
+    "utf16": ("claims.csv", lambda t: t.encode("utf-16")),
+    "descriptor_type": ("datapackage.json", _descriptor(lambda d: _field(d, "meetings", "date").update(type="string"))),
+    "no_path": ("datapackage.json", _descriptor(lambda d: _resource(d, "fx_rates").pop("path"))),
+    "missing_resource": ("datapackage.json", _descriptor(lambda d: d["resources"].remove(_resource(d, "fx_rates")))),
 }
 
 
-def write_package(dest: Path, files: dict[str, str]) -> None:
+def write_package(dest: Path, files: dict[str, str | bytes]) -> None:
+    """Write ``files`` (text as UTF-8, bytes as they are) beside a copy of the project's descriptor;
+    a ``datapackage.json`` in ``files`` replaces that copy."""
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
     shutil.copy(DESCRIPTOR, dest / "datapackage.json")
-    for name, text in files.items():
-        (dest / name).write_text(text, encoding="utf-8", newline="")
+    for name, content in files.items():
+        if isinstance(content, bytes):
+            (dest / name).write_bytes(content)
+        else:
+            (dest / name).write_text(content, encoding="utf-8", newline="")
 
 
 def main() -> None:
     write_package(HERE / "valid", VALID)
     for case, (name, mutate) in BROKEN.items():
-        files = dict(VALID)
-        files[name] = mutate(VALID[name])
+        files: dict[str, str | bytes] = dict(VALID)
+        original = DESCRIPTOR.read_text(encoding="utf-8") if name == "datapackage.json" else VALID[name]
+        files[name] = mutate(original)
         write_package(HERE / case, files)
     print(f"wrote valid + {len(BROKEN)} broken packages under {HERE}")
 
