@@ -139,7 +139,6 @@ NEEDS_ROWS: dict[str, str] = {
     "attendance": "membership is read from attendance",
     "fx_rates": "amounts are converted with recorded rates",
     "aid_activities": "the aid charts are drawn from Kiel's activity rows",
-    "aid_announcements": "the announcements table needs at least one row",
 }
 
 #: Display currencies of the brief other than EUR (the ``currency`` parameter's rule in
