@@ -291,9 +291,9 @@ def cut_to(full: Dataset, as_of: str | date | None, *, undated: Undated = "inclu
     def cited(df: pd.DataFrame) -> pd.Series:
         keep = df["source_id"].isin(ok_sources)
         if "other_source_ids" in df:  # a row resting on several sources: one known is enough
-            more = df["other_source_ids"].fillna("").map(lambda v: any(i.strip() in ok_sources
-                                                                      for i in str(v).split(";") if i.strip()))
-            keep |= more
+            more = [any(i.strip() in ok_sources for i in str(v).split(";") if i.strip())
+                    for v in df["other_source_ids"].fillna("")]
+            keep = keep | pd.Series(more, index=df.index, dtype=bool)
         return keep
 
     for name, col in _DATED.items():
@@ -377,7 +377,9 @@ def check_as_of(ds: "Dataset", as_of: str | date | None) -> date | None:
     """The rule an as-of date must meet against the data (CLI, build and notebooks use it).
 
     Returns the parsed date (``None`` for "newest"); raises :class:`ParameterError` when it is
-    before the first coalition meeting, since nothing could have been written then.
+    before the first coalition meeting, since nothing could have been written then, or after
+    today or after the newest day anything in the data became known (``knowledge_date``): a
+    brief dated then would claim knowledge nobody had, and "as of 9999-12-31" is a typo.
     """
     from .errors import ParameterError
 
@@ -386,6 +388,12 @@ def check_as_of(ds: "Dataset", as_of: str | date | None) -> date | None:
         first = ds.meetings["date"].min().date()
         if cutoff < first:
             raise ParameterError("as_of", str(as_of), f"before the first coalition meeting ({first})")
+    if cutoff is not None and cutoff > date.today():
+        raise ParameterError("as_of", str(as_of), f"in the future (today is {date.today()})")
+    newest = ds.knowledge_date
+    if cutoff is not None and newest is not None and cutoff > newest:
+        raise ParameterError("as_of", str(as_of), f"after the newest date in the data ({newest}); "
+                             "leave it empty for the newest brief")
     return cutoff
 
 
