@@ -23,8 +23,8 @@ from conftest import ROOT, chromium_dom
 pytestmark = pytest.mark.slow
 
 DATA = ROOT / "data"
-SECTIONS = ["Key figures", "Executive summary", "1. Coalition membership", "2. Aid flows",
-            "3. Diplomatic positions", "4. The founding article, fact by fact",
+SECTIONS = ["Key figures", "Executive summary", "What changed since the last brief", "1. Coalition membership",
+            "2. Aid flows", "3. Diplomatic positions", "4. The founding article, fact by fact",
             "5. Outlook and open questions", "6. Methods and sources"]
 
 
@@ -54,7 +54,8 @@ def soup(brief) -> BeautifulSoup:
 
 def test_outputs_and_manifest(brief):
     names = sorted(p.name for p in brief.out_dir.iterdir() if not p.name.startswith("."))
-    assert names == ["coalition-brief.html", "coalition-brief.pdf", "manifest.json"]
+    assert names == ["coalition-brief.html", "coalition-brief.pdf", "coalition-brief.snapshot.json", "index.html",
+                     "manifest.json"]
     import json
     m = json.loads((brief.out_dir / "manifest.json").read_text())
     assert m["parameters"]["currency"] == "EUR" and m["parameters"]["top_n"] == 15

@@ -94,11 +94,11 @@ def pdf_pages(build) -> list[str]:
 # ============================================================================================
 def test_registry_holds_the_real_notebooks():
     brief = NOTEBOOKS["coalition_brief"]
-    assert [p.name for p in brief.params] == ["as_of", "currency", "data_dir", "top_n"]
+    assert [p.name for p in brief.params] == ["as_of", "currency", "data_dir", "top_n", "compare_to"]
     profile = NOTEBOOKS["country_profile"]
     assert profile.param("country").required
     assert validate_params("coalition_brief") == {
-        "as_of": "", "currency": "EUR", "data_dir": "", "top_n": 15}
+        "as_of": "", "currency": "EUR", "data_dir": "", "top_n": 15, "compare_to": ""}
     assert validate_params("country_profile", {"country": "fra"})["country"] == "FRA"
 
 

@@ -22,6 +22,7 @@ from .fmt import fmt_date, fmt_int, fmt_money, fmt_pct
 from .render import validate_params
 from .sections.aid import chart_aid_groups, chart_gdp_share, chart_monthly_aid, chart_top_donors, table_announcements
 from .sections.article import article_claims
+from .sections.changes import changes
 from .sections.membership import (chart_attendance, chart_membership_map, chart_participation, table_meetings,
                                   table_members)
 from .sections.methods import build_info, definitions, kiel_method_note, references, table_coverage, table_fx
@@ -38,8 +39,8 @@ __all__ = [
     "setup", "setup_profile", "figure", "table", "cite",
     # small public helpers
     "palette", "color_scale", "kiel_source", "fmt_money", "fmt_date", "fmt_pct", "fmt_int",
-    # summary
-    "key_figures", "data_coverage_text", "summary_bullets",
+    # summary, and what changed since the previous build
+    "key_figures", "data_coverage_text", "summary_bullets", "changes",
     # 1 membership
     "chart_membership_map", "table_members", "chart_participation", "chart_attendance", "table_meetings",
     # 2 aid

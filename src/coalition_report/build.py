@@ -1,46 +1,520 @@
 """``coalition-report build``: validate the data once, then render the brief and any profiles.
 
 Each report is published only when all its steps succeed (see :func:`render.render_report`);
-a failing report leaves the previous files of that report untouched.
+a failing report leaves the previous files of that report untouched and does not stop the
+others. Several reports run in parallel worker processes (``jobs``); each ``render_report`` is
+independent (own kernel, own temporary folder, own files). After every build the output folder
+gets an ``index.html`` linking every report in it (from the manifests found there).
 """
 
 from __future__ import annotations
 
+import html
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Callable, Sequence
+from urllib.parse import quote
 
 from . import config
-from .data import check_as_of, check_state, load_data
+from .data import check_as_of, check_state, cut_to, load_data
+from .errors import CoalitionReportError, ParameterError
 from .render import BuildResult, hash_directory, render_report
 
-__all__ = ["build_all", "BRIEF_BASENAME"]
+__all__ = ["build_all", "build_reports", "plan_reports", "coalition_countries", "write_index", "Job",
+           "Outcome", "BuildFailures", "print_summary", "BRIEF_BASENAME", "INDEX_NAME", "ALL_COUNTRIES"]
 
 BRIEF_BASENAME = "coalition-brief"
+INDEX_NAME = "index.html"
+#: ``--country ALL``: every coalition member (same as ``--all-countries``).
+ALL_COUNTRIES = "ALL"
+
+
+# ============================================================================================
+# What to build
+# ============================================================================================
+@dataclass
+class Job:
+    """One report to build: output name (``coalition-brief``, ``country-GBR``), notebook, parameters."""
+
+    name: str
+    notebook: str
+    params: dict[str, Any]
+    manifest_name: str
+
+
+@dataclass
+class Outcome:
+    """How one report's build ended: ``result`` when published, else ``error`` (one message)."""
+
+    job: Job
+    result: BuildResult | None = None
+    error: str | None = None
+    #: The exception itself when the build ran in this process (kept for its exit code/fields).
+    exception: BaseException | None = field(default=None, repr=False)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.result is not None
+
+
+class BuildFailures(CoalitionReportError):
+    """Some reports of a build failed; the others were built. ``outcomes`` holds every report."""
+
+    def __init__(self, outcomes: Sequence[Outcome]):
+        self.outcomes = list(outcomes)
+        self.failed = [o for o in self.outcomes if not o.ok]
+        lines = [f"{len(self.failed)} of {len(self.outcomes)} reports failed: "
+                 + ", ".join(o.job.name for o in self.failed)]
+        lines += [f"  {o.job.name}: {o.error}" for o in self.failed]
+        super().__init__("\n".join(lines))
+
+
+def coalition_countries(ds, as_of: str = "") -> list[str]:
+    """ISO3 codes of the coalition members as of ``as_of`` (empty: the data's knowledge date),
+    the states ``--all-countries`` builds, in code order."""
+    from .analysis import coalition_members
+
+    cut = cut_to(ds, check_as_of(ds, as_of) or ds.knowledge_date)
+    return sorted(coalition_members(cut)["actor_id"])
+
+
+def plan_reports(ds, *, as_of: str = "", currency: str = "EUR", data_dir: Path,
+                 countries: Sequence[str] = (), brief: bool = True, top_n: int = 15,
+                 all_countries: bool = False, compare_to: str | Path | None = None) -> list[Job]:
+    """The reports a build makes, parameters checked against the data (nothing runs).
+
+    ``countries`` may hold ``"ALL"`` (any case): every coalition member, as ``all_countries``.
+    ``compare_to``: a previous build's snapshot or manifest (one report only) or its output
+    folder (each report compares with its own previous snapshot there); None: the previous
+    build in the output folder.
+    """
+    codes = [str(c).strip().upper() for c in countries]
+    if ALL_COUNTRIES in codes:
+        all_countries = True
+        codes = [c for c in codes if c != ALL_COUNTRIES]
+    for c in codes:
+        check_state(ds, c)
+    check_as_of(ds, as_of)
+    if all_countries:
+        codes += coalition_countries(ds, as_of)
+    codes = list(dict.fromkeys(codes))
+    common = {"as_of": as_of or "", "currency": currency, "data_dir": str(data_dir)}
+    jobs = []
+    if brief:
+        jobs.append(Job(BRIEF_BASENAME, "coalition_brief", {**common, "top_n": top_n}, "manifest.json"))
+    for c in codes:
+        jobs.append(Job(f"country-{c}", "country_profile", {**common, "country": c}, f"country-{c}.manifest.json"))
+    if compare_to is not None and str(compare_to) != "":
+        _assign_compare_to(jobs, Path(compare_to))
+    return jobs
+
+
+def _assign_compare_to(jobs: list[Job], path: Path) -> None:
+    from .snapshot import SUFFIX, load_snapshot, resolve_snapshot
+
+    path = path.expanduser()
+    if path.is_dir():
+        for job in jobs:
+            job.params["compare_to"] = ""  # this report has no previous build there: said so
+            for candidate in (path / job.manifest_name, path / f"{job.name}{SUFFIX}"):
+                try:
+                    if candidate.is_file() and load_snapshot(candidate) is not None:
+                        job.params["compare_to"] = str(resolve_snapshot(candidate))
+                        break
+                except ParameterError:
+                    continue
+        return
+    if not path.is_file():
+        raise ParameterError("compare_to", str(path), "not an existing file or folder (a previous build's "
+                                                      "snapshot, its manifest, or its output folder)")
+    if len(jobs) != 1:
+        raise ParameterError("compare_to", str(path), f"a file compares with one report, not {len(jobs)}; "
+                                                      "to compare several, give the previous build's output folder")
+    load_snapshot(path)  # fails now, before anything runs, when it is not a snapshot or manifest
+    jobs[0].params["compare_to"] = str(resolve_snapshot(path))
+
+
+# ============================================================================================
+# Running the reports
+# ============================================================================================
+def build_reports(*, as_of: str = "", currency: str = "EUR", formats: Sequence[str] = ("html", "pdf"),
+                  out_dir: str | Path | None = None, data_dir: str | Path | None = None,
+                  countries: Sequence[str] = (), brief: bool = True, top_n: int = 15,
+                  all_countries: bool = False, jobs: int | None = None,
+                  compare_to: str | Path | None = None, progress: bool = True,
+                  notebook_dir: str | Path | None = None) -> list[Outcome]:
+    """Build every report; one failure does not stop the others. Returns one outcome per report.
+
+    Data, country codes, as-of date and ``compare_to`` are checked once, before anything runs
+    (:class:`DataValidationError` / :class:`ParameterError`). ``jobs``: worker processes
+    (default: one per CPU, at most 4, never more than reports; a single report runs in this
+    process). ``progress``: a line per step (one report), or a live display per report on a
+    terminal and ``[report] ✓ step 1.2s`` lines otherwise. The output folder's ``index.html`` is
+    rewritten at the end.
+    """
+    from .render import FORMATS
+
+    fmts = (formats,) if isinstance(formats, str) else tuple(formats)
+    if not fmts or any(f not in FORMATS for f in fmts):
+        raise ParameterError("format", ",".join(map(str, fmts)), f"allowed: a comma list of {', '.join(FORMATS)}")
+    if jobs is not None and jobs < 1:
+        raise ParameterError("jobs", jobs, "must be at least 1")
+    data = Path(data_dir or config.DATA_DIR).resolve()
+    ds = load_data(data)  # validates; raises with every problem
+    plan = plan_reports(ds, as_of=as_of, currency=currency, data_dir=data, countries=countries, brief=brief,
+                        top_n=top_n, all_countries=all_countries, compare_to=compare_to)
+    out = Path(out_dir or config.REPORTS_DIR).resolve()
+    if not plan:
+        return []
+    digest = hash_directory(data)
+    settings = {"out_dir": str(out), "formats": fmts, "data_hash": digest,
+                "notebook_dir": str(notebook_dir) if notebook_dir else None}
+    n = jobs or min(os.cpu_count() or 1, 4)
+    n = max(1, min(n, len(plan)))
+    if len(plan) == 1:
+        outcomes = [_run_here(plan[0], settings, progress=progress)]
+    else:
+        display = _Display([j.name for j in plan], enabled=progress)
+        try:
+            if n == 1:
+                outcomes = [_run_here(j, settings, progress=display.callback(j.name), display=display) for j in plan]
+            else:
+                outcomes = _run_pool(plan, settings, n, display)
+        finally:
+            display.close()
+    out.mkdir(parents=True, exist_ok=True)
+    write_index(out, failed=[o.job.name for o in outcomes if not o.ok])
+    return outcomes
 
 
 def build_all(*, as_of: str = "", currency: str = "EUR", formats: Sequence[str] = ("html", "pdf"),
               out_dir: str | Path | None = None, data_dir: str | Path | None = None,
               countries: Sequence[str] = (), brief: bool = True, top_n: int = 15,
-              progress: bool = True) -> list[BuildResult]:
+              progress: bool = True, all_countries: bool = False, jobs: int | None = None,
+              compare_to: str | Path | None = None, notebook_dir: str | Path | None = None) -> list[BuildResult]:
     """Build the brief (``coalition-brief.*``) and one profile per country (``country-ISO3.*``).
 
     The data package is validated once up front (a :class:`DataValidationError` lists every
     problem); country codes are checked against the states in ``actors.csv`` before anything runs.
+    Returns the results in order. A single report that fails raises its own error
+    (:class:`BuildError`); when several reports are built, the others still build and
+    :class:`BuildFailures` names the failed ones. See :func:`build_reports` for the arguments.
     """
-    data = Path(data_dir or config.DATA_DIR).resolve()
-    ds = load_data(data)  # validates; raises with every problem
-    for c in countries:
-        check_state(ds, c)
-    check_as_of(ds, as_of)
-    digest = hash_directory(data)
-    common = {"as_of": as_of or "", "currency": currency, "data_dir": str(data)}
-    results = []
-    if brief:
-        results.append(render_report("coalition_brief", {**common, "top_n": top_n}, out_dir=out_dir,
-                                     formats=formats, basename=BRIEF_BASENAME, data_hash=digest,
-                                     progress=progress))
-    for c in countries:
-        results.append(render_report("country_profile", {**common, "country": c}, out_dir=out_dir,
-                                     formats=formats, basename=f"country-{c}", data_hash=digest,
-                                     manifest_name=f"country-{c}.manifest.json", progress=progress))
-    return results
+    outcomes = build_reports(as_of=as_of, currency=currency, formats=formats, out_dir=out_dir, data_dir=data_dir,
+                             countries=countries, brief=brief, top_n=top_n, all_countries=all_countries,
+                             jobs=jobs, compare_to=compare_to, progress=progress, notebook_dir=notebook_dir)
+    failed = [o for o in outcomes if not o.ok]
+    if failed:
+        if len(outcomes) == 1 and failed[0].exception is not None:
+            raise failed[0].exception
+        raise BuildFailures(outcomes)
+    return [o.result for o in outcomes]
+
+
+def _render(job: Job, settings: dict[str, Any], progress: Any) -> BuildResult:
+    return render_report(job.notebook, job.params, out_dir=settings["out_dir"], formats=settings["formats"],
+                         basename=job.name, manifest_name=job.manifest_name, data_hash=settings["data_hash"],
+                         notebook_dir=settings["notebook_dir"], progress=progress)
+
+
+def _run_here(job: Job, settings: dict[str, Any], *, progress: Any, display: "_Display | None" = None) -> Outcome:
+    t0 = time.perf_counter()
+    try:
+        result = _render(job, settings, progress)
+        outcome = Outcome(job, result=result, seconds=time.perf_counter() - t0)
+    except CoalitionReportError as exc:
+        outcome = Outcome(job, error=str(exc), exception=exc, seconds=time.perf_counter() - t0)
+    except Exception as exc:  # a bug in one report must not stop the others
+        outcome = Outcome(job, error=f"{type(exc).__name__}: {exc}", exception=exc,
+                          seconds=time.perf_counter() - t0)
+    if display is not None:
+        display.finished(outcome)
+    return outcome
+
+
+# -- worker processes -----------------------------------------------------------------------
+def _worker(job: Job, settings: dict[str, Any], events: Any) -> dict[str, Any]:
+    """Run one report in a worker process; step events go to ``events`` (a manager queue)."""
+
+    def callback(step: str, state: str, seconds: float) -> None:
+        events.put((job.name, step, state, seconds))
+
+    t0 = time.perf_counter()
+    try:
+        from . import render
+
+        guard = getattr(render, "stop_on_signals", None)  # SIGTERM from the parent: clean up
+        if guard is not None:
+            with guard():
+                result = _render(job, settings, callback)
+        else:
+            result = _render(job, settings, callback)
+        return {"result": result, "seconds": time.perf_counter() - t0}
+    except CoalitionReportError as exc:
+        return {"error": str(exc), "seconds": time.perf_counter() - t0}
+    except Exception as exc:
+        return {"error": f"{type(exc).__name__}: {exc}", "seconds": time.perf_counter() - t0}
+
+
+def _run_pool(plan: list[Job], settings: dict[str, Any], n: int, display: "_Display") -> list[Outcome]:
+    import multiprocessing as mp
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    # spawn: workers start clean (no copy of this process's threads, locks or rich console).
+    ctx = mp.get_context("spawn")
+    outcomes: dict[str, Outcome] = {}
+    with ctx.Manager() as manager:
+        events = manager.Queue()  # put() returns once queued: every event precedes its result
+        pool = ProcessPoolExecutor(max_workers=n, mp_context=ctx)
+        try:
+            futures = {pool.submit(_worker, job, settings, events): job for job in plan}
+            pending = set(futures)
+            while pending:
+                done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                _drain(events, display)
+                for fut in done:
+                    job = futures[fut]
+                    try:
+                        got = fut.result()
+                    except BaseException as exc:  # the worker died (killed, out of memory)
+                        if isinstance(exc, KeyboardInterrupt):
+                            raise
+                        got = {"error": f"worker process failed: {type(exc).__name__}: {exc}", "seconds": 0.0}
+                    outcome = Outcome(job, result=got.get("result"), error=got.get("error"),
+                                      seconds=got.get("seconds", 0.0))
+                    outcomes[job.name] = outcome
+                    display.finished(outcome)
+            _drain(events, display)
+        except BaseException:
+            for proc in list(getattr(pool, "_processes", {}).values()):
+                try:
+                    proc.terminate()  # SIGTERM: each worker cleans up its kernel and temp folder
+                except Exception:
+                    pass
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
+    return [outcomes[j.name] for j in plan]
+
+
+def _drain(events: Any, display: "_Display") -> None:
+    import queue
+
+    while True:
+        try:
+            name, step, state, seconds = events.get_nowait()
+        except queue.Empty:
+            return
+        except (EOFError, OSError):
+            return
+        display.event(name, step, state, seconds)
+
+
+# -- progress display -----------------------------------------------------------------------
+class _Display:
+    """A live line per report on a terminal (rich); ``[report] ✓ step 1.2s`` lines otherwise."""
+
+    def __init__(self, names: list[str], *, enabled: bool = True):
+        self.enabled = enabled
+        self.live = None
+        self.tasks: dict[str, Any] = {}
+        self.done: set[str] = set()
+        if not enabled:
+            return
+        from rich.console import Console
+
+        self.console = Console(stderr=True, highlight=False)
+        if self.console.is_terminal:
+            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+            self.live = Progress(SpinnerColumn(), TextColumn("{task.fields[report]:<16}"),
+                                 TextColumn("{task.description}"), TimeElapsedColumn(),
+                                 console=self.console, transient=False)
+            for name in names:
+                self.tasks[name] = self.live.add_task("waiting", report=name, total=None, start=False)
+            self.live.start()
+
+    def callback(self, name: str) -> Callable[[str, str, float], None]:
+        return lambda step, state, seconds: self.event(name, step, state, seconds)
+
+    def event(self, name: str, step: str, state: str, seconds: float) -> None:
+        if not self.enabled or name in self.done:
+            return
+        if self.live is not None:
+            task = self.tasks[name]
+            if state == "start":
+                self.live.start_task(task)
+                self.live.update(task, description=f"{step} …")
+            elif state == "failed":
+                self.live.update(task, description=f"[red]{step} failed[/red]")
+            return
+        if state != "start":
+            mark = "✓" if state == "done" else "✗"
+            self._line(f"[{name}] {mark} {step} {seconds:.1f}s" + ("" if state == "done" else " failed"))
+
+    def finished(self, outcome: Outcome) -> None:
+        name = outcome.job.name
+        self.done.add(name)
+        if not self.enabled:
+            return
+        if self.live is not None:
+            task = self.tasks[name]
+            text = "[green]✓ built[/green]" if outcome.ok else "[red]✗ failed[/red]"
+            self.live.update(task, description=text, total=1, completed=1)
+            self.live.stop_task(task)
+            return
+        if outcome.ok:
+            self._line(f"[{name}] ✓ built in {outcome.seconds:.1f}s")
+        else:
+            first = (outcome.error or "").splitlines()[0] if outcome.error else "failed"
+            self._line(f"[{name}] ✗ failed after {outcome.seconds:.1f}s: {first}")
+
+    def _line(self, text: str) -> None:
+        self.console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+    def close(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+            self.live = None
+
+
+# ============================================================================================
+# index.html
+# ============================================================================================
+_INDEX_CSS = """
+:root { --ink: #1c1f24; --muted: #5b6270; --accent: #1f3a5f; --rule: #d4d8de; --soft: #f4f6f8;
+  --sans: system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", "DejaVu Sans", "Liberation Sans", Arial, sans-serif; }
+body { margin: 0 auto; padding: 2.5rem 1.25rem 3rem; max-width: 56rem; color: var(--ink); background: #fff;
+  font-family: var(--sans); font-size: 1rem; line-height: 1.5; }
+h1, h2 { color: var(--accent); line-height: 1.25; }
+h1 { font-size: 1.9rem; margin: 0 0 0.4rem; }
+h2 { font-size: 1.25rem; margin: 2rem 0 0.6rem; padding-top: 0.5rem; border-top: 1px solid var(--rule); }
+p.dateline { color: var(--muted); margin: 0 0 1.5rem; }
+a { color: var(--accent); text-underline-offset: 0.15em; }
+table { border-collapse: collapse; font-size: 0.92rem; width: 100%; }
+thead th { border-bottom: 1.5px solid var(--ink); text-align: left; font-weight: 600; }
+th, td { padding: 0.35rem 0.8rem 0.35rem 0; vertical-align: top; }
+tbody tr { border-bottom: 1px solid var(--rule); }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+.failed { color: #9b1c1c; font-weight: 600; }
+.muted { color: var(--muted); }
+"""
+_FORMAT_LABELS = {"html": "HTML", "pdf": "PDF", "ipynb": "notebook"}
+
+
+def _read_manifests(out: Path) -> list[tuple[str, dict]]:
+    found = []
+    for path in sorted([out / "manifest.json", *out.glob("*.manifest.json")]):
+        if not path.is_file():
+            continue
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(doc, dict) and isinstance(doc.get("outputs"), list):
+            found.append((path.name, doc))
+    return found
+
+
+def _safe_name(name: Any) -> str | None:
+    name = str(name or "")
+    return name if name and "/" not in name and "\\" not in name and not name.startswith(".") else None
+
+
+def write_index(out_dir: str | Path, *, failed: Sequence[str] = ()) -> Path:
+    """Write ``index.html`` in ``out_dir``: every report whose manifest is there, linked with its
+    as-of date, currency and files. Static, offline (no scripts, no external requests), every
+    value escaped; ``failed`` reports are marked (their previous files, if any, stay listed)."""
+    out = Path(out_dir)
+    esc = html.escape
+    rows: dict[str, list[str]] = {"brief": [], "profiles": []}
+    listed: set[str] = set()
+    entries = []
+    for manifest_name, doc in _read_manifests(out):
+        report = doc.get("report") if isinstance(doc.get("report"), dict) else {}
+        params = doc.get("parameters") if isinstance(doc.get("parameters"), dict) else {}
+        name = manifest_name.removesuffix(".manifest.json") if manifest_name != "manifest.json" else None
+        files = []
+        for o in doc["outputs"]:
+            fname = _safe_name(o.get("file")) if isinstance(o, dict) else None
+            if fname and (out / fname).is_file():
+                files.append((str(o.get("format", "")), fname, o.get("bytes")))
+        if name is None and files:
+            name = files[0][1].rsplit(".", 1)[0]
+        kind = "profiles" if doc.get("notebook") == "country_profile" else "brief"
+        entries.append((kind, str(report.get("title") or name or manifest_name), name, report, params, files,
+                        manifest_name))
+    from .display import format_date
+
+    for kind, title, name, report, params, files, manifest_name in sorted(entries, key=lambda e: (e[0], e[1])):
+        links = " · ".join(
+            f'<a href="{esc(quote(f))}">{esc(_FORMAT_LABELS.get(fmt, fmt))}</a>'
+            + (f' <span class="muted">({int(b) / 1e6:.1f} MB)</span>' if isinstance(b, (int, float)) else "")
+            for fmt, f, b in files) or '<span class="muted">no files</span>'
+        status = ""
+        if name in failed:
+            status = ' <span class="failed">(the last build of this report failed; these are the previous files)</span>'
+        listed.add(name or "")
+        as_of = str(report.get("as_of") or params.get("as_of") or "")
+        rows[kind].append(
+            f"<tr><td>{esc(title)}{status}</td><td class=\"num\">{esc(format_date(as_of) or '–')}</td>"
+            f"<td>{esc(str(params.get('currency') or '–'))}</td><td>{links}</td>"
+            f'<td><a href="{esc(quote(manifest_name))}">manifest</a></td></tr>')
+    for name in failed:
+        if name not in listed:
+            rows["profiles" if name.startswith("country-") else "brief"].append(
+                f'<tr><td>{esc(name)} <span class="failed">(failed; never built here)</span></td>'
+                "<td>–</td><td>–</td><td>–</td><td>–</td></tr>")
+    head = ("<thead><tr><th>Report</th><th>As of</th><th>Currency</th><th>Files</th><th>Details</th>"
+            "</tr></thead>")
+    parts = []
+    for kind, label in (("brief", "Brief"), ("profiles", "Country profiles")):
+        if rows[kind]:
+            parts.append(f"<h2>{label} ({len(rows[kind])})</h2><table>{head}<tbody>{''.join(rows[kind])}</tbody></table>")
+    n = sum(len(v) for v in rows.values())
+    body = "".join(parts) or "<p>No reports have been built in this folder yet.</p>"
+    page = (
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; "
+        "img-src data:; base-uri 'none'; form-action 'none'\">\n"
+        "<title>Coalition of the willing: reports</title>\n"
+        f"<style>{_INDEX_CSS}</style>\n</head>\n<body>\n<main>\n"
+        "<h1>Coalition of the willing: reports</h1>\n"
+        f"<p class=\"dateline\">{n} report{'s' if n != 1 else ''} in this folder, each with its as-of date, "
+        "display currency and files; the manifest lists parameters, data and hashes.</p>\n"
+        f"{body}\n</main>\n</body>\n</html>\n")
+    target = out / INDEX_NAME
+    tmp = out / f".{INDEX_NAME}.{os.getpid()}"
+    tmp.write_text(page, encoding="utf-8")
+    os.replace(tmp, target)
+    return target
+
+
+def print_summary(outcomes: Sequence[Outcome], stream=None) -> None:
+    """A table of every report: built or failed, as-of date, currency, time, files or the error."""
+    stream = stream or sys.stderr
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    console = Console(file=stream, highlight=False)
+    table = Table(title=None, show_edge=False, pad_edge=False)
+    for col, just in (("report", "left"), ("result", "left"), ("as of", "left"), ("currency", "left"),
+                      ("time", "right"), ("files / error", "left")):
+        table.add_column(col, justify=just, overflow="fold")
+    for o in outcomes:
+        if o.ok:
+            r = o.result
+            table.add_row(*map(Text, (o.job.name, "✓ built", str(r.as_of or "–"), str(r.params.get("currency", "")),
+                                      f"{o.seconds:.1f}s", ", ".join(sorted(r.outputs)))))
+        else:
+            first = (o.error or "failed").splitlines()[0]
+            table.add_row(*map(Text, (o.job.name, "✗ FAILED", "–", str(o.job.params.get("currency", "")),
+                                      f"{o.seconds:.1f}s", first)))
+    console.print(table)

@@ -20,6 +20,8 @@ EXAMPLES = """examples:
   coalition-report build
   coalition-report build --as-of 2025-06-30 --currency GBP --format html
   coalition-report build --country GBR --country FRA --out /tmp/briefs
+  coalition-report build --all-countries --jobs 2 --format html
+  coalition-report build --compare-to /tmp/last-month/manifest.json
   coalition-report import-kiel --src ~/Downloads/kiel-r29 --release 29
 """
 
@@ -41,12 +43,22 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--as-of", default="", help="cut-off date YYYY-MM-DD (default: newest date in the data)")
     b.add_argument("--currency", default=brief.param("currency").default,
                    help=f"{brief.param('currency').rule.description} (default %(default)s)")
-    b.add_argument("--format", default="html,pdf", help="comma list of html,pdf (default both)")
-    b.add_argument("--out", type=Path, default=None, help="output directory (default: reports/)")
+    b.add_argument("--format", default="html,pdf",
+                   help="comma list of html, pdf and ipynb (the executed notebook) (default html,pdf); "
+                        "a report's files of formats not built this time are removed")
+    b.add_argument("--out", type=Path, default=None,
+                   help="output directory (default: reports/); it also gets index.html, linking every report in it")
     b.add_argument("--data", type=Path, default=None, help="data directory (default: data/)")
     b.add_argument("--country", action="append", default=[], metavar="ISO3",
-                   help="also build a country profile (repeatable)")
+                   help="also build a country profile (repeatable); ALL = every coalition member")
+    b.add_argument("--all-countries", action="store_true",
+                   help="build the profile of every coalition member (as of --as-of)")
     b.add_argument("--no-brief", action="store_true", help="build only the country profiles")
+    b.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help="reports built in parallel (worker processes; default: one per CPU, at most 4)")
+    b.add_argument("--compare-to", type=Path, default=None, metavar="PATH",
+                   help="'what changed' compares with this previous build: its manifest or snapshot (one "
+                        "report), or its output folder (default: the previous build in --out)")
 
     k = sub.add_parser("import-kiel", help="import a Kiel Ukraine Support Tracker release into data/",
                        description="Import the workbook Kiel publishes (or, with --src, processed tables): "
@@ -102,16 +114,30 @@ def _import_kiel(args) -> int:
 
 
 def _build(args) -> int:
-    from .build import build_all
+    from .build import INDEX_NAME, BuildFailures, build_reports, print_summary
     formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
-    results = build_all(as_of=args.as_of, currency=args.currency, formats=formats,
-                        out_dir=args.out or config.REPORTS_DIR, data_dir=args.data,
-                        countries=args.country, brief=not args.no_brief)
-    for r in results:
-        for path in [*r.outputs.values(), r.manifest_path]:
+    out = args.out or config.REPORTS_DIR
+    outcomes = build_reports(as_of=args.as_of, currency=args.currency, formats=formats, out_dir=out,
+                             data_dir=args.data, countries=args.country, brief=not args.no_brief,
+                             all_countries=args.all_countries, jobs=args.jobs, compare_to=args.compare_to)
+    for o in outcomes:
+        if not o.ok:
+            continue
+        r = o.result
+        for path in [*r.outputs.values(), *([r.snapshot] if r.snapshot else []), r.manifest_path]:
             print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
         for w in r.warnings:
-            print(f"warning: {r.notebook}: {w}", file=sys.stderr)
+            print(f"warning: {o.job.name}: {w}", file=sys.stderr)
+    if len(outcomes) > 1:
+        print_summary(outcomes)
+    index = Path(out) / INDEX_NAME
+    if outcomes and index.is_file():
+        print(f"wrote {index}")
+    failed = [o for o in outcomes if not o.ok]
+    if len(outcomes) == 1 and failed and failed[0].exception is not None:
+        raise failed[0].exception  # one report: its own message and exit code, as before
+    if failed:
+        raise BuildFailures(outcomes)  # names every failed report; exit 1
     return 0
 
 

@@ -58,7 +58,7 @@ from .errors import BuildError, ParameterError
 
 __all__ = [
     "Param", "Rule", "NotebookSpec", "NOTEBOOKS", "REQUIRED", "get_notebook",
-    "one_of", "int_between", "iso_date", "iso3", "directory",
+    "one_of", "int_between", "iso_date", "iso3", "directory", "existing_file",
     "validate_params", "render_report", "BuildResult", "hash_directory", "ensure_kernelspec",
     "KERNEL_NAME", "FORMATS", "check_outputs", "UnexportableOutput",
 ]
@@ -202,6 +202,20 @@ def directory(*, allow_empty: bool = True) -> Rule:
                 check)
 
 
+def existing_file(*, allow_empty: bool = True) -> Rule:
+    """An existing file, returned as an absolute path; ``""`` = none when allowed."""
+
+    def check(v: str) -> str:
+        if v == "" and allow_empty:
+            return v
+        path = Path(v).expanduser()
+        if not path.is_file():
+            raise ValueError(f"{v!r} is not an existing file")
+        return str(path.resolve())  # the kernel runs in the notebooks folder
+
+    return Rule("path of an existing file" + (' or "" (none)' if allow_empty else ""), check)
+
+
 @dataclass(frozen=True)
 class NotebookSpec:
     """A renderable notebook: its parameters and where it lives.
@@ -232,6 +246,10 @@ _AS_OF = Param("as_of", str, "", iso_date(), "cut-off date; \"\" = newest date i
 _CURRENCY = Param("currency", str, "EUR", one_of("EUR", "USD", "GBP"), "display currency")
 _DATA_DIR = Param("data_dir", str, "", directory(), "data package folder; \"\" = default",
                   public=False)
+#: The previous build to compare with ("what changed"). :func:`render_report` fills it in with the
+#: previous snapshot of the same report in the output folder when the caller does not pass it.
+_COMPARE_TO = Param("compare_to", str, "", existing_file(),
+                    "previous build's snapshot or manifest; \"\" = nothing to compare with", public=False)
 
 #: The notebook registry. Adjust freely: e.g. wire the country list with
 #: ``Param("country", str, REQUIRED, iso3(valid=lambda: set_of_codes()))``.
@@ -239,12 +257,12 @@ NOTEBOOKS: dict[str, NotebookSpec] = {
     "coalition_brief": NotebookSpec(
         "coalition_brief",
         (_AS_OF, _CURRENCY, _DATA_DIR,
-         Param("top_n", int, 15, int_between(5, 40), "donors shown in rankings")),
+         Param("top_n", int, 15, int_between(5, 40), "donors shown in rankings"), _COMPARE_TO),
         description="Policy brief on the coalition of the willing supporting Ukraine"),
     "country_profile": NotebookSpec(
         "country_profile",
         (Param("country", str, REQUIRED, iso3(), "ISO 3166-1 alpha-3 code"),
-         _AS_OF, _CURRENCY, _DATA_DIR),
+         _AS_OF, _CURRENCY, _DATA_DIR, _COMPARE_TO),
         basename="country_profile-{country}",
         description="One coalition member: contributions, aid and positions"),
 }
@@ -366,6 +384,8 @@ class BuildResult:
     title: str = ""
     as_of: str | None = None
     warnings: list[str] = field(default_factory=list)
+    #: The snapshot written beside the manifest (what the next build compares with), if any.
+    snapshot: Path | None = None
 
 
 def _sha256_file(path: Path) -> str:
@@ -447,11 +467,15 @@ def _install_kernelspec(target: Path, name: str) -> bool:
 # Progress
 # ============================================================================================
 class _Progress:
-    def __init__(self, enabled: bool, label: str):
+    """Step lines on stderr; or, given a callable, ``callback(step, state, seconds)`` calls
+    (state ``"start"``, ``"done"`` or ``"failed"``) so that a batch can show many reports."""
+
+    def __init__(self, enabled: bool | Callable[[str, str, float], None], label: str):
         self.console = None
         self.label = label
         self.timings: dict[str, float] = {}
-        if enabled:
+        self.callback = enabled if callable(enabled) else None
+        if enabled and self.callback is None:
             from rich.console import Console
 
             self.console = Console(stderr=True, highlight=False)
@@ -464,11 +488,13 @@ class _Progress:
         if self.console is not None and self.console.is_terminal:
             status = self.console.status(f"[{n}/{len(_STEPS)}] {self.label}: {name} …")
             status.start()
+        self._notify(name, "start", 0.0)
         try:
             yield
         except BaseException:
             if status:
                 status.stop()
+            self._notify(name, "failed", time.perf_counter() - t0)
             if self.console is not None:
                 self.console.print(f"[red]✗[/red] [{n}/{len(_STEPS)}] {name:<8} "
                                    f"{time.perf_counter() - t0:6.2f}s  failed")
@@ -477,12 +503,20 @@ class _Progress:
         self.timings[name] = round(dt, 3)
         if status:
             status.stop()
+        self._notify(name, "done", dt)
         if self.console is not None:
             self.console.print(f"[green]✓[/green] [{n}/{len(_STEPS)}] {name:<8} {dt:6.2f}s")
 
     def say(self, text: str) -> None:
         if self.console is not None:
             self.console.print(text)
+
+    def _notify(self, name: str, state: str, seconds: float) -> None:
+        if self.callback is not None:
+            try:
+                self.callback(name, state, seconds)
+            except Exception:  # a display problem must never fail the build
+                pass
 
 
 # ============================================================================================
@@ -971,7 +1005,7 @@ def render_report(notebook: str | NotebookSpec, params: Mapping[str, Any] | None
                   out_dir: str | Path | None = None,
                   formats: Sequence[str] = ("html", "pdf"),
                   basename: str | None = None,
-                  progress: bool = True,
+                  progress: bool | Callable[[str, str, float], None] = True,
                   notebook_dir: str | Path | None = None,
                   data_hash: str | None = None,
                   kernel_name: str | None = None,
@@ -988,11 +1022,14 @@ def render_report(notebook: str | NotebookSpec, params: Mapping[str, Any] | None
     out_dir : path, optional
         Where outputs go (default :data:`config.REPORTS_DIR`); created if missing.
     formats : sequence of {"html", "pdf", "ipynb"}
-        What to publish; ``"ipynb"`` is the executed notebook.
+        What to publish; ``"ipynb"`` is the executed notebook. This report's files of the other
+        formats (``<basename>.<format>``, left by an earlier build) are removed when it is
+        published, so the folder never mixes outputs of two builds of one report.
     basename : str, optional
         Output file stem; default from the spec (``coalition_brief``, ``country_profile-FRA``).
-    progress : bool
-        One line per step on stderr (rich).
+    progress : bool or callable
+        One line per step on stderr (rich); or a callable ``(step, state, seconds)`` called as
+        each step starts (``"start"``) and ends (``"done"``/``"failed"``), printing nothing.
     notebook_dir : path, optional
         Folder holding the notebooks (default :data:`config.NOTEBOOK_DIR`).
     data_hash : str, optional
@@ -1004,6 +1041,11 @@ def render_report(notebook: str | NotebookSpec, params: Mapping[str, Any] | None
         Per-cell execution timeout in seconds.
     manifest_name : str
         File name of the manifest written beside the outputs.
+
+    A notebook with a ``compare_to`` parameter that ``params`` leaves out compares with the
+    previous build of the same report in ``out_dir`` (the snapshot its manifest names). The
+    snapshot the notebook displays (:mod:`coalition_report.snapshot`) is written beside the
+    manifest as ``<basename>.snapshot.json`` when the build succeeds.
 
     Returns
     -------
@@ -1033,6 +1075,7 @@ def render_report(notebook: str | NotebookSpec, params: Mapping[str, Any] | None
         data_dir = Path(values.get("data_dir") or config.DATA_DIR)
         if data_hash is None and data_dir.is_dir():
             data_hash = hash_directory(data_dir)
+        values = _with_compare_to(spec, params, values, out, stem, manifest_name)
     work = Path(tempfile.mkdtemp(prefix=".build-", dir=out))
     executed = work / f"{stem}.ipynb"
     step = "execute"
@@ -1062,6 +1105,7 @@ def render_report(notebook: str | NotebookSpec, params: Mapping[str, Any] | None
             files["ipynb"] = executed
         step = "manifest"
         with prog.step("manifest"):
+            snapshot = _write_snapshot(nb, work, stem)
             manifest = {
                 "schema": 1,
                 "notebook": spec.name,
@@ -1080,6 +1124,9 @@ def render_report(notebook: str | NotebookSpec, params: Mapping[str, Any] | None
                 "timings_s": dict(prog.timings),
                 "outputs": [{"format": fmt, "file": path.name, "bytes": path.stat().st_size,
                              "sha256": _sha256_file(path)} for fmt, path in files.items()],
+                "snapshot": _file_entry(snapshot),
+                "compared_with": _file_entry(Path(values["compare_to"]), display=True)
+                if values.get("compare_to") else None,
             }
             man_path = work / manifest_name
             man_path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n",
@@ -1089,7 +1136,10 @@ def render_report(notebook: str | NotebookSpec, params: Mapping[str, Any] | None
         for fmt, path in files.items():
             os.replace(path, out / path.name)
             published[fmt] = out / path.name
+        if snapshot is not None:
+            os.replace(snapshot, out / snapshot.name)
         os.replace(man_path, out / manifest_name)
+        _remove_stale(out, stem, published, snapshot)
         stale = out / ".failed" / f"{stem}.ipynb"  # a failure record this build supersedes
         if stale.is_file():
             stale.unlink()
@@ -1107,7 +1157,8 @@ def render_report(notebook: str | NotebookSpec, params: Mapping[str, Any] | None
         shutil.rmtree(work, ignore_errors=True)
     timings = dict(prog.timings)
     return BuildResult(spec.name, values, out, published, out / manifest_name, timings,
-                       data_hash, meta.title, meta.as_of, warnings)
+                       data_hash, meta.title, meta.as_of, warnings,
+                       out / snapshot.name if snapshot is not None else None)
 
 
 def _run(spec: NotebookSpec, nb_path: Path, values: dict, executed: Path, kernel: str,
@@ -1143,6 +1194,77 @@ def _keep_failed(executed: Path, out: Path, stem: str) -> Path | None:
         return target
     except OSError:
         return None
+
+
+# ============================================================================================
+# Snapshots and the publish step's housekeeping
+# ============================================================================================
+def _with_compare_to(spec: NotebookSpec, params: Mapping[str, Any] | None, values: dict[str, Any],
+                     out: Path, stem: str, manifest_name: str) -> dict[str, Any]:
+    """``values`` with ``compare_to`` defaulted and checked (notebooks that declare it only).
+
+    Not passed: the snapshot the previous manifest of this report in ``out`` names, else
+    ``<stem>.snapshot.json`` there, else ``""``. A path (snapshot or manifest) must read as a
+    snapshot before anything runs: :class:`ParameterError` otherwise.
+    """
+    if "compare_to" not in {p.name for p in spec.params}:
+        return values
+    from . import snapshot as _snapshot
+
+    chosen = values.get("compare_to") or ""
+    if "compare_to" not in (params or {}):
+        # The previous build of this report, if it left a readable snapshot; an unreadable one
+        # (e.g. from an older version) means nothing to compare with, said so in the report.
+        for candidate in (out / manifest_name, out / f"{stem}{_snapshot.SUFFIX}"):
+            try:
+                if candidate.is_file() and _snapshot.load_snapshot(candidate) is not None:
+                    return {**values, "compare_to": str(_snapshot.resolve_snapshot(candidate))}
+            except ParameterError:
+                continue
+        return {**values, "compare_to": ""}
+    if chosen:
+        try:
+            chosen = str(_snapshot.resolve_snapshot(chosen))
+            _snapshot.load_snapshot(chosen)
+        except ParameterError as exc:
+            raise _param_error(spec, "compare_to", chosen, exc.reason,
+                               "a previous build's snapshot or manifest") from None
+    return {**values, "compare_to": chosen}
+
+
+def _write_snapshot(nb: Any, work: Path, stem: str) -> Path | None:
+    """Write the snapshot the executed notebook displayed to ``work/<stem>.snapshot.json``."""
+    from . import snapshot as _snapshot
+
+    snap = _snapshot.snapshot_of_notebook(nb)
+    if snap is None:
+        return None
+    path = work / f"{stem}{_snapshot.SUFFIX}"
+    path.write_text(_snapshot.dumps(snap), encoding="utf-8")
+    return path
+
+
+def _file_entry(path: Path | None, *, display: bool = False) -> dict[str, Any] | None:
+    if path is None or not path.is_file():
+        return None
+    return {"file": _display_path(path) if display else path.name, "bytes": path.stat().st_size,
+            "sha256": _sha256_file(path)}
+
+
+def _remove_stale(out: Path, stem: str, published: Mapping[str, Path], snapshot: Path | None) -> None:
+    """Remove this report's own files that this build did not write: other formats of
+    ``<stem>`` and a snapshot the new manifest does not name. Never any other file."""
+    from .snapshot import SUFFIX
+
+    stale = [out / f"{stem}.{fmt}" for fmt in FORMATS if fmt not in published]
+    if snapshot is None:
+        stale.append(out / f"{stem}{SUFFIX}")
+    for path in stale:
+        try:
+            if path.is_file() and not path.is_symlink():
+                path.unlink()
+        except OSError:
+            pass  # the new outputs are published; a file we cannot remove is only left over
 
 
 def _check_formats(spec: NotebookSpec, formats: Sequence[str]) -> tuple[str, ...]:

@@ -2,6 +2,7 @@
 
 =============  ==============================================================
 ``summary``    key figures, executive summary, data coverage
+``changes``    what changed since the previous build (snapshot against snapshot)
 ``membership`` map of roles, members table, participation, attendance, meetings
 ``aid``        top donors, donor groups, monthly aid, share of GDP, announcements
 ``positions``  stance matrix, quotes, positions, timeline, events
@@ -16,6 +17,6 @@ analyst would change: colours (a mapping from :func:`coalition_report.style.pale
 order, top-n, titles. The notebooks call them through ``coalition_report.brief``.
 """
 
-from . import aid, article, membership, methods, outlook, positions, profile, summary
+from . import aid, article, changes, membership, methods, outlook, positions, profile, summary
 
-__all__ = ["aid", "article", "membership", "methods", "outlook", "positions", "profile", "summary"]
+__all__ = ["aid", "article", "changes", "membership", "methods", "outlook", "positions", "profile", "summary"]

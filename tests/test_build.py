@@ -1,0 +1,194 @@
+"""``coalition-report build``: which reports a build makes, batches in parallel with failures,
+the output folder's index.html, and stale outputs of a rebuilt report."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from bs4 import BeautifulSoup
+
+from coalition_report import build
+from coalition_report.analysis import coalition_members
+from coalition_report.data import cut_to
+from coalition_report.errors import ParameterError
+from coalition_report.render import NotebookSpec, Param, directory, int_between, iso_date, one_of, render_report
+from conftest import ROOT
+
+DATA = ROOT / "data"
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "coalition_report.cli", *args], capture_output=True, text=True,
+                          cwd=ROOT)
+
+
+# ============================================================================================
+# Planning
+# ============================================================================================
+def test_all_countries_is_every_coalition_member(shipped):
+    members = sorted(coalition_members(cut_to(shipped, shipped.knowledge_date))["actor_id"])
+    assert len(members) > 20
+    jobs = build.plan_reports(shipped, data_dir=DATA, all_countries=True, brief=False)
+    assert [j.name for j in jobs] == [f"country-{c}" for c in members]
+    assert all(j.notebook == "country_profile" and j.manifest_name == f"{j.name}.manifest.json" for j in jobs)
+    # --country ALL (any case) is the same; explicit codes come first, none twice
+    alias = build.plan_reports(shipped, data_dir=DATA, countries=["gbr", "all"])
+    assert [j.name for j in alias] == ["coalition-brief", "country-GBR"] + [
+        f"country-{c}" for c in members if c != "GBR"]
+    # as of an earlier date: the members of that date
+    early = build.coalition_countries(shipped, "2025-03-31")
+    assert early == sorted(coalition_members(cut_to(shipped, "2025-03-31"))["actor_id"]) and early != members
+
+
+def test_compare_to_a_file_needs_exactly_one_report(shipped, tmp_path):
+    f = tmp_path / "manifest.json"
+    f.write_text("{}")
+    with pytest.raises(ParameterError, match="a file compares with one report, not 2"):
+        build.plan_reports(shipped, data_dir=DATA, countries=["GBR"], compare_to=f)
+    with pytest.raises(ParameterError, match="neither a coalition-report snapshot nor a build manifest"):
+        build.plan_reports(shipped, data_dir=DATA, compare_to=f)
+    with pytest.raises(ParameterError, match="not an existing file or folder"):
+        build.plan_reports(shipped, data_dir=DATA, compare_to=tmp_path / "nope")
+    # a folder: each report its own previous snapshot there, or none
+    (tmp_path / "country-GBR.snapshot.json").write_text(
+        json.dumps({"kind": "coalition-report snapshot", "schema": 1}))
+    jobs = build.plan_reports(shipped, data_dir=DATA, countries=["GBR"], compare_to=tmp_path)
+    assert [j.params["compare_to"] for j in jobs] == ["", str((tmp_path / "country-GBR.snapshot.json").resolve())]
+
+
+def test_cli_country_all_resolves_before_anything_runs(tmp_path):
+    f = tmp_path / "snap.json"
+    f.write_text("{}")
+    r = run_cli("build", "--country", "ALL", "--no-brief", "--compare-to", str(f), "--out", str(tmp_path / "o"))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "a file compares with one report" in r.stderr and "known:" not in r.stderr  # not 46 states listed
+    assert not (tmp_path / "o").exists()
+
+
+def test_cli_help_documents_formats_and_batch_flags():
+    r = run_cli("build", "--help")
+    assert r.returncode == 0
+    for needle in ("ipynb", "--all-countries", "--jobs", "--compare-to", "ALL", "index.html"):
+        assert needle in r.stdout, needle
+    bad = run_cli("build", "--format", "docx", "--out", "/nonexistent/never-created")
+    assert bad.returncode == 2 and "html, pdf, ipynb" in bad.stderr
+
+
+# ============================================================================================
+# index.html
+# ============================================================================================
+def test_index_links_every_report_and_escapes_everything(tmp_path):
+    (tmp_path / "coalition-brief.html").write_text("x")
+    (tmp_path / "coalition-brief.pdf").write_text("x")
+    (tmp_path / "manifest.json").write_text(json.dumps({
+        "notebook": "coalition_brief", "parameters": {"currency": "GBP", "as_of": ""},
+        "report": {"title": "The coalition of the willing", "as_of": "2025-06-30"},
+        "outputs": [{"format": "html", "file": "coalition-brief.html", "bytes": 1_500_000},
+                    {"format": "pdf", "file": "coalition-brief.pdf", "bytes": 500_000}]}))
+    (tmp_path / "a b&c.html").write_text("x")
+    (tmp_path / "country-XYZ.manifest.json").write_text(json.dumps({
+        "notebook": "country_profile", "parameters": {"currency": "<b>EUR</b>"},
+        "report": {"title": "<script>alert(1)</script>", "as_of": "2025-01-01"},
+        "outputs": [{"format": "html", "file": "a b&c.html"}, {"format": "pdf", "file": "../../etc/passwd"},
+                    {"format": "pdf", "file": "missing.pdf"}]}))
+    (tmp_path / "broken.manifest.json").write_text("{nope")
+    path = build.write_index(tmp_path, failed=["country-XYZ", "country-QQQ"])
+    page = path.read_text(encoding="utf-8")
+    soup = BeautifulSoup(page, "html.parser")
+    assert not soup.find_all(["script", "img", "link", "iframe"]) and "<b>EUR" not in page
+    assert "default-src 'none'" in page
+    hrefs = [a["href"] for a in soup.find_all("a")]
+    assert hrefs == ["coalition-brief.html", "coalition-brief.pdf", "manifest.json",
+                     "a%20b%26c.html", "country-XYZ.manifest.json"]
+    rows = [tr.get_text(" ", strip=True) for tr in soup.select("tbody tr")]
+    assert rows[0].startswith("The coalition of the willing 30 June 2025 GBP HTML (1.5 MB) · PDF (0.5 MB)")
+    assert "<script>alert(1)</script> (the last build of this report failed" in rows[1]
+    assert rows[2].startswith("country-QQQ (failed; never built here)")
+
+
+# ============================================================================================
+# Stale outputs of a rebuilt report
+# ============================================================================================
+def _fixture_spec() -> NotebookSpec:
+    return NotebookSpec("fixture_report", (Param("as_of", str, "", iso_date()),
+                                           Param("currency", str, "EUR", one_of("EUR", "USD", "GBP")),
+                                           Param("data_dir", str, "", directory(), public=False),
+                                           Param("top_n", int, 5, int_between(5, 40))),
+                        path=ROOT / "tests" / "notebooks" / "fixture_report.ipynb")
+
+
+@pytest.mark.slow
+def test_rebuild_removes_its_own_outputs_of_formats_not_built(tmp_path):
+    out = tmp_path / "reports"
+    full = render_report(_fixture_spec(), out_dir=out, formats=("html", "pdf", "ipynb"), basename="brief",
+                         progress=False)
+    assert {p.name for p in full.outputs.values()} == {"brief.html", "brief.pdf", "brief.ipynb"}
+    others = ["brief-2.pdf", "briefing.pdf", "other.pdf", "country-GBR.pdf", "brief.pdf.bak"]
+    for name in others:
+        (out / name).write_text("not ours")
+    (out / "brief.snapshot.json").write_text("{}")  # a snapshot this notebook no longer writes
+    html_only = render_report(_fixture_spec(), {"currency": "GBP"}, out_dir=out, formats=("html",),
+                              basename="brief", progress=False)
+    names = sorted(p.name for p in out.iterdir() if p.is_file())
+    assert names == sorted(["brief.html", "manifest.json", *others])
+    manifest = json.loads(html_only.manifest_path.read_text())
+    assert [o["file"] for o in manifest["outputs"]] == ["brief.html"] and manifest["snapshot"] is None
+
+
+# ============================================================================================
+# Batches: parallel, one failure does not stop the others
+# ============================================================================================
+def _failing_profile_dir(tmp_path: Path, fail_for: str) -> Path:
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    nb = nbformat.read(ROOT / "notebooks" / "country_profile.ipynb", as_version=4)
+    setup = next(i for i, c in enumerate(nb.cells) if "setup_profile" in c.source)
+    nb.cells.insert(setup + 1, nbformat.v4.new_code_cell(
+        f'if country == "{fail_for}":\n    raise RuntimeError("forced failure for the test")'))
+    nbformat.write(nb, folder / "country_profile.ipynb")
+    return folder
+
+
+@pytest.mark.slow
+def test_batch_builds_the_others_when_one_fails(tmp_path):
+    out = tmp_path / "reports"
+    nb_dir = _failing_profile_dir(tmp_path, "FRA")
+    kw = dict(out_dir=out, formats=("html",), countries=["GBR", "FRA", "DEU"], brief=False, jobs=2,
+              notebook_dir=nb_dir, progress=False)
+    outcomes = build.build_reports(**kw)
+    assert [(o.job.name, o.ok) for o in outcomes] == [("country-GBR", True), ("country-FRA", False),
+                                                      ("country-DEU", True)]
+    [failed] = [o for o in outcomes if not o.ok]
+    assert "cell 4 failed" in failed.error and "RuntimeError: forced failure for the test" in failed.error
+    assert (out / ".failed" / "country-FRA.ipynb").is_file()
+    names = sorted(p.name for p in out.iterdir() if p.is_file())
+    assert names == sorted(["index.html", *(f"country-{c}.{ext}" for c in ("GBR", "DEU")
+                                            for ext in ("html", "manifest.json", "snapshot.json"))])
+    index = BeautifulSoup((out / "index.html").read_text(encoding="utf-8"), "html.parser")
+    assert "country-FRA (failed; never built here)" in index.get_text(" ", strip=True)
+    assert [a["href"] for a in index.select("a") if a["href"].endswith(".html")] == ["country-DEU.html",
+                                                                                   "country-GBR.html"]
+
+    with pytest.raises(build.BuildFailures) as exc:
+        build.build_all(**{**kw, "countries": ["FRA", "GBR"], "jobs": 1})
+    assert [o.job.name for o in exc.value.failed] == ["country-FRA"]
+    assert str(exc.value).startswith("1 of 2 reports failed: country-FRA")
+
+
+def test_batch_progress_lines_name_each_report(capsys):
+    display = build._Display(["country-GBR", "country-FRA"], enabled=True)
+    display.event("country-GBR", "execute", "start", 0.0)
+    display.event("country-GBR", "execute", "done", 7.94)
+    display.event("country-FRA", "html", "failed", 1.0)
+    job = build.Job("country-FRA", "country_profile", {}, "country-FRA.manifest.json")
+    display.finished(build.Outcome(job, error="country_profile: cell 5 failed: RuntimeError: boom", seconds=3.0))
+    display.event("country-FRA", "manifest", "done", 0.1)  # after the report finished: ignored
+    display.close()
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["[country-GBR] ✓ execute 7.9s", "[country-FRA] ✗ html 1.0s failed",
+                   "[country-FRA] ✗ failed after 3.0s: country_profile: cell 5 failed: RuntimeError: boom"]
