@@ -82,7 +82,9 @@ def test_pdf_figures_match_raw_data(pdf_text):
     summary = {r["land"]: r for r in _rows("kiel/country_summary.csv")}
     assert _bn(float(summary["United States"]["total_allocation"]) * 1e9) in text
     assert _bn(float(summary["EU (Commission and Council)"]["total_allocation"]) * 1e9) in text
-    assert f"{len(_rows('meetings.csv'))} meetings" in text
+    meetings = _rows("meetings.csv")
+    leaders = sum(m["level"] == "leaders" for m in meetings)
+    assert f"{leaders} leaders' meetings ({len(meetings)} coalition meetings of all levels" in text
     n_article = sum(r["source_id"] == "article" for r in _rows("claims.csv"))
     assert f"fact by fact ({n_article} facts)" in text
 
