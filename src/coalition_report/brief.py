@@ -13,12 +13,14 @@
 
 from __future__ import annotations
 
+import ast
 from typing import Any, Iterable, Mapping
 
 from .cite import kiel_source, source_note
 from .data import Dataset, check_as_of, check_state, cut_to, load_data
 from .display import Figure, ReportMeta, Table, enable_display
 from .fmt import fmt_date, fmt_int, fmt_money, fmt_pct
+from .errors import ParameterError
 from .render import validate_params
 from .sections.aid import chart_aid_groups, chart_gdp_share, chart_monthly_aid, chart_top_donors, table_announcements
 from .sections.article import article_claims
@@ -68,8 +70,54 @@ def _load(as_of: str, data_dir: str) -> Dataset:
     return _active
 
 
+def _check_injected(notebook: str) -> None:
+    """Check the parameters papermill injected into this run against the notebook's spec.
+
+    ``papermill -p curency USD`` only warns about the unknown name and then runs the notebook
+    with the default currency; this makes it an error, as with ``coalition-report build``.
+    papermill puts its overrides in a cell whose first line is ``# Parameters``; the kernel's
+    input history (``_ih``) holds its source, read here as data (``ast``), never executed.
+    Outside papermill (JupyterLab, VS Code) there is no such cell and nothing to check.
+
+    Raises
+    ------
+    ParameterError
+        An unknown name (the message lists the known ones), a value that is not a plain
+        literal, or a value of the wrong type or breaking its rule.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    ip = get_ipython()
+    history = getattr(ip, "user_ns", {}).get("_ih") or []
+    injected = next((src for src in reversed(history) if isinstance(src, str)
+                     and src.lstrip().split("\n", 1)[0].strip() == "# Parameters"), None)
+    if injected is None:
+        return
+    values: dict[str, Any] = {}
+    try:
+        body = ast.parse(injected).body
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+        raise ParameterError("(injected parameters)", injected.strip()[:80],
+                             f"papermill wrote parameters that are not Python: {exc}") from None
+    for node in body:
+        if not (isinstance(node, ast.Assign) and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name)):
+            raise ParameterError("(injected parameters)", ast.unparse(node)[:80],
+                                 "not a plain assignment `name = value`")
+        name = node.targets[0].id
+        try:
+            values[name] = ast.literal_eval(node.value)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            raise ParameterError(name, ast.unparse(node.value)[:80],
+                                 "not a plain value (string, number, true/false)") from None
+    validate_params(notebook, values)
+
+
 def setup(as_of: str = "", currency: str = "EUR", data_dir: str = "", top_n: int = 15):
     """Check the brief's parameters, load the data as of the cut-off; return ``(dataset, meta)``."""
+    _check_injected("coalition_brief")
     validate_params("coalition_brief", {"as_of": as_of, "currency": currency, "data_dir": data_dir,
                                         "top_n": top_n})
     ds = _load(as_of, data_dir)
@@ -78,6 +126,7 @@ def setup(as_of: str = "", currency: str = "EUR", data_dir: str = "", top_n: int
 
 def setup_profile(country: str, as_of: str = "", currency: str = "EUR", data_dir: str = ""):
     """Check the profile's parameters (``country`` must be a state in actors.csv)."""
+    _check_injected("country_profile")
     validate_params("country_profile", {"country": country, "as_of": as_of, "currency": currency,
                                         "data_dir": data_dir})
     ds = _load(as_of, data_dir)

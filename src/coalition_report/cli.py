@@ -7,7 +7,9 @@ never a traceback (exit 1: data or build problem; exit 2: usage error).
 from __future__ import annotations
 
 import argparse
+import errno
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -147,11 +149,25 @@ def _eprint(text: str) -> None:
     print(text.encode(enc, "backslashreplace").decode(enc, "replace"), file=sys.stderr)
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+#: errno values meaning "that path cannot be used" (a usage error, exit 2), not a fault (exit 1).
+_BAD_PLACE = {errno.EEXIST, errno.ENOTDIR, errno.EISDIR, errno.ELOOP, errno.EACCES, errno.EPERM,
+              errno.EROFS, errno.ENOENT, errno.ENAMETOOLONG}
+
+
+def _printable(text: str) -> str:
+    """Control characters from data or parameters (ESC, NUL, ...) shown as escapes, never sent
+    to the terminal (an ESC sequence could rewrite the screen)."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handler = {"validate": _validate, "build": _build, "import-kiel": _import_kiel}[args.command]
+    from .render import stop_on_signals
     try:
-        return handler(args)
+        with stop_on_signals():  # SIGTERM/SIGHUP too: clean up, one line, exit 128 + signal
+            return handler(args)
     except DataValidationError as exc:
         every = getattr(args, "all", False)
         hint = "use --all" if args.command == "validate" else "see them all with: coalition-report validate --all"
@@ -163,18 +179,27 @@ def main(argv: list[str] | None = None) -> int:
             sys.stderr = open(os.devnull, "w")
         return 1
     except ParameterError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_printable(str(exc))}", file=sys.stderr)
         return 2
     except CoalitionReportError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_printable(str(exc))}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("interrupted; previous outputs left untouched", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # BuildInterrupted says what happened to the outputs
+        print(f"error: {_printable(str(exc)) or 'interrupted'}", file=sys.stderr)
+        return getattr(exc, "exit_code", 130)
     except BrokenPipeError:
         # output piped into a reader that stopped early (e.g. `| head`): not an error
         sys.stdout = open(os.devnull, "w")
         return 0
+    except OSError as exc:  # the file system said no: one line naming the place, no traceback
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {_printable(where + (exc.strerror or str(exc)))}", file=sys.stderr)
+        return 2 if exc.errno in _BAD_PLACE else 1
+    except RuntimeError as exc:
+        if "Symlink loop" not in str(exc):  # pathlib's way of saying ELOOP
+            raise
+        print(f"error: {_printable(str(exc))}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -87,7 +87,9 @@ class Figure:
         """The Vega-Lite spec with the chart font set and the row limit checked."""
         if "spec" not in self._cache:
             raw = self.chart if isinstance(self.chart, dict) else self.chart.to_dict()
-            spec = json.loads(json.dumps(raw))  # deep copy, and proof that it is plain JSON
+            # deep copy, proof that it is plain JSON, and no control characters in labels,
+            # tooltips or titles (they would make the SVG invalid XML)
+            spec = _without_controls(json.loads(json.dumps(raw)))
             cfg = spec.setdefault("config", {})
             cfg.setdefault("font", CHART_FONT)
             rows = _count_rows(spec)
@@ -454,8 +456,33 @@ def format_date(value: str | None) -> str:
 # --------------------------------------------------------------------------------------------
 # Markup shared with the export templates
 # --------------------------------------------------------------------------------------------
+#: C0 and C1 control characters except tab, line feed and carriage return, plus DEL. Not
+#: text: the HTML spec makes them parse errors (NUL becomes U+FFFD), they are invalid in the
+#: SVG (XML) of a chart, and ESC starts terminal escape sequences. Removed wherever data
+#: becomes markup; ``coalition-report validate`` refuses them in the data package already.
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def _strip_control(text: str) -> str:
+    """``text`` without control characters (see :data:`_CONTROL_CHARS`)."""
+    return _CONTROL_CHARS.sub("", text)
+
+
+def _without_controls(node: Any) -> Any:
+    """A JSON value with control characters removed from every string (keys too)."""
+    if isinstance(node, str):
+        return _strip_control(node)
+    if isinstance(node, dict):
+        return {_without_controls(k): _without_controls(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_without_controls(v) for v in node]
+    return node
+
+
 def _esc(text: Any) -> str:
-    return html.escape(str(text), quote=True)
+    """Text as inert HTML: ``<``, ``>``, ``&`` and quotes escaped, control characters removed.
+    Markdown syntax (``**vote**``) stays literal text: nothing here reads Markdown."""
+    return html.escape(_strip_control(str(text)), quote=True)
 
 
 _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -474,6 +501,7 @@ def source_note_html(note: str | None) -> str:
 
 def linkify(text: str) -> str:
     """Escape ``text`` and turn bare http(s) URLs into links (class ``url`` lets long ones wrap)."""
+    text = _strip_control(str(text))
     out, pos = [], 0
     for m in _URL.finditer(text):
         out.append(_esc(text[pos:m.start()]))

@@ -90,7 +90,10 @@ class ParameterError(CoalitionReportError):
 
     def __init__(self, name: str, value: object, reason: str):
         self.name, self.value, self.reason = name, value, reason
-        super().__init__(f"parameter {name}={value!r}: {reason}")
+        # repr: control characters and quotes show as escapes; shortened: a megabyte of
+        # crafted text must not become a megabyte of error message.
+        shown = str(name) if str(name).isidentifier() else repr(name)
+        super().__init__(f"parameter {_short(shown, 60)}={_short(repr(value), 80)}: {reason}")
 
 
 class BuildError(CoalitionReportError):
@@ -102,3 +105,24 @@ class BuildError(CoalitionReportError):
         where = f"cell {cell} failed" if cell is not None else "build failed"
         kept = f"\nexecuted notebook kept at: {notebook_path}" if notebook_path else ""
         super().__init__(f"{notebook}: {where}: {exception}{kept}")
+
+
+class BuildInterrupted(KeyboardInterrupt):
+    """A build stopped by SIGINT, SIGTERM or SIGHUP (Ctrl-C, ``timeout``, ``kill``, a closed
+    terminal). A ``KeyboardInterrupt``, so no ``except Exception`` on the way swallows it; the
+    message is one line saying what happened to the outputs. Exit code: 128 + ``signum``.
+    """
+
+    def __init__(self, signum: int, message: str | None = None):
+        import signal
+
+        self.signum = signum
+        try:
+            self.signame = signal.Signals(signum).name
+        except ValueError:
+            self.signame = f"signal {signum}"
+        super().__init__(message or f"interrupted by {self.signame}")
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum

@@ -37,14 +37,19 @@ The manifest differs only in its step timings.
 from __future__ import annotations
 
 import copy
+import errno
+import fcntl
+import functools
 import hashlib
 import html as _html
 import json
 import os
 import re
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -54,7 +59,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from . import __version__, config
 from . import display as _display
-from .errors import BuildError, ParameterError
+from .errors import BuildError, BuildInterrupted, ParameterError
 
 __all__ = [
     "Param", "Rule", "NotebookSpec", "NOTEBOOKS", "REQUIRED", "get_notebook",
@@ -491,6 +496,7 @@ class _Progress:
         self._notify(name, "start", 0.0)
         try:
             yield
+            _check_stop()  # a stop signal Python dropped during the step fails the step
         except BaseException:
             if status:
                 status.stop()
@@ -524,18 +530,32 @@ class _Progress:
 # ============================================================================================
 def _execute(nb_path: Path, params: dict, out_nb: Path, kernel: str,
              timeout: int | None) -> Any:
-    import papermill as pm
-    from traitlets.config import Config
+    """Run the notebook with papermill on a kernel this function starts and always stops.
 
-    # IPC sockets in a private (0700) temp folder instead of loopback TCP: no port is open to
-    # other local users, and ipykernel stops warning about unencrypted TCP on every build.
-    # The socket prefix must be absolute (manager and kernel have different cwds) and short
-    # (Unix socket paths are limited to ~107 bytes), hence its own folder under TMPDIR.
-    ipc_dir = tempfile.mkdtemp(prefix="cr-ipc-")
-    cfg = Config({"KernelManager": {"transport": "ipc", "ip": os.path.join(ipc_dir, "k")}})
-    if len(ipc_dir) > 80:  # an unusually long TMPDIR: fall back to loopback TCP
-        cfg = Config()
+    The kernel manager is ours, not nbclient's, so that however execution ends (an error, a
+    signal turned into :class:`BuildInterrupted` in the middle of a cell) the ``finally`` below
+    kills the kernel and removes its connection file and sockets.
+    """
+    import papermill as pm
+
+    # Connection file and IPC sockets in a private (0700) folder under TMPDIR instead of
+    # loopback TCP: no port is open to other local users, ipykernel stops warning about
+    # unencrypted TCP, and one rmtree removes everything. The socket prefix must be absolute
+    # (manager and kernel have different cwds) and short (Unix socket paths are limited to
+    # ~107 bytes). The folder is locked while in use, so that a later build removes it if this
+    # process is killed (see _sweep).
+    scratch = km = None
+    started: list[str] = []  # ids of the cells started, for "cell N" when the kernel dies
     try:
+        with _signals_deferred():  # created and assigned whole, so the finally can remove it
+            _sweep(Path(tempfile.gettempdir()), _KERNEL_PREFIX)
+            scratch = _Scratch(_KERNEL_PREFIX)
+        km = _kernel_manager(kernel_name=kernel, connection_file=str(scratch.path / "kernel.json"))
+        if len(str(scratch.path)) <= 100:  # "<path>/k-5" < 108 bytes; else loopback TCP
+            km.transport, km.ip = "ipc", str(scratch.path / "k")
+        # nbclient logs "Kernel died while waiting for execute reply" and the like through
+        # papermill's logger: the BuildError says it once, naming the cell.
+        _quiet_logger("papermill")
         return pm.execute_notebook(
             str(nb_path), str(out_nb), parameters=params, kernel_name=kernel,
             language="python", progress_bar=False, log_output=False, start_timeout=120,
@@ -543,11 +563,91 @@ def _execute(nb_path: Path, params: dict, out_nb: Path, kernel: str,
             # ~2 MB of chart specs and SVG that was over half the execution time. It still
             # writes it at the end and when a cell fails.
             request_save_on_cell_execute=False,
-            execution_timeout=timeout,
+            execution_timeout=timeout, km=km,
+            on_cell_start=lambda cell, cell_index, **_: started.append(cell.get("id")),
             # nbclient starts the kernel in resources.metadata.path: no process-wide chdir.
-            resources={"metadata": {"path": str(nb_path.parent)}}, config=cfg)
+            resources={"metadata": {"path": str(nb_path.parent)}})
+    except Exception as exc:
+        if started:
+            exc.cr_running_cell = started[-1]  # type: ignore[attr-defined]
+        raise
     finally:
-        shutil.rmtree(ipc_dir, ignore_errors=True)
+        with _signals_deferred():  # a second Ctrl-C must not cut the clean-up short
+            try:
+                if km is not None:
+                    _stop_kernel(km)
+            finally:
+                if scratch is not None:
+                    scratch.remove()
+        _check_stop()
+
+
+_KERNEL_PREFIX = "cr-kernel-"
+
+
+def _quiet_logger(name: str) -> None:
+    import logging
+
+    log = logging.getLogger(name)
+    if not log.handlers:  # unless the caller configured it: then it is theirs
+        log.addHandler(logging.NullHandler())
+        log.propagate = False
+
+
+@functools.lru_cache(maxsize=None)
+def _kernel_manager_class() -> type:
+    from jupyter_client import AsyncKernelManager
+
+    class _KernelManager(AsyncKernelManager):
+        """Remembers the clients nbclient creates, so that they can be closed too."""
+
+        def client(self, **kwargs: Any) -> Any:
+            kc = super().client(**kwargs)
+            self.__dict__.setdefault("_cr_clients", []).append(kc)
+            return kc
+
+    return _KernelManager
+
+
+def _kernel_manager(**kwargs: Any) -> Any:
+    return _kernel_manager_class()(**kwargs)
+
+
+def _stop_kernel(km: Any) -> None:
+    """Stop what :func:`_execute` started: the cell's task, the clients, the kernel process."""
+    import asyncio
+
+    from jupyter_core.utils import run_sync
+
+    async def stop() -> None:
+        # A signal raised out of the event loop leaves nbclient's task suspended mid-cell;
+        # cancel it, or it would resume (and talk to a dying kernel) the next time the loop runs.
+        me = asyncio.current_task()
+        pending = [t for t in asyncio.all_tasks() if t is not me and not t.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            done, _ = await asyncio.wait(pending, timeout=5)
+            for task in done:  # retrieved, so asyncio does not log "never retrieved" later
+                if not task.cancelled():
+                    task.exception()
+        for kc in km.__dict__.get("_cr_clients", []):
+            try:
+                kc.stop_channels()
+            except Exception:
+                pass
+        try:
+            if km.has_kernel:
+                await km.shutdown_kernel(now=True)  # SIGKILL; also removes the connection file
+        except Exception:
+            pass
+        finally:
+            try:
+                await km.cleanup_resources()
+            except Exception:
+                pass
+
+    run_sync(stop)()
 
 
 def _failed_cell_number(executed: Path, source: Path, exc: Any) -> int | None:
@@ -622,8 +722,13 @@ def _collect_meta(nb: Any, spec: NotebookSpec, params: Mapping[str, Any]) -> _Me
 
 
 def _md_escape(text: str) -> str:
-    # Run-time subtitles are plain text: escape so data never becomes markup.
-    return _html.escape(text).replace("\\", "\\\\").replace("*", "\\*").replace("_", "\\_")
+    """Run-time titles and subtitles are plain text (they may hold data, e.g. a country's
+    name): escaped so that Markdown shows them literally, ``[x](javascript:...)``, ``**``,
+    backticks and list or heading markers at a line start included."""
+    text = _display._MD_SPECIAL.sub(lambda m: "\\" + m.group(1),
+                                    _html.escape(_display._strip_control(text), quote=False))
+    text = re.sub(r"(?m)^(\s*)([-+=])", r"\1\\\2", text)
+    return re.sub(r"(?m)^(\s*)(\d+)([.)])", r"\1\2\\\3", text)
 
 
 def _markdown(md: str) -> str:
@@ -935,17 +1040,107 @@ def _export_html(nb: Any, ctx: dict, nb_dir: Path, name: str) -> tuple[str, dict
     return page, counts
 
 
-_EXTERNAL = re.compile(
-    r"""<(?!a\b)[a-z][^>]*?\s(?:src|srcset|poster|data)\s*=\s*["']?(?!data:)([^"'\s>]+)""",
-    re.I)
+#: Attributes whose value the browser fetches (or submits to, or pings) by itself.
+_LOADING_ATTRS = {"src", "srcset", "poster", "data", "action", "formaction", "background",
+                  "ping", "manifest", "codebase", "archive", "longdesc", "lowsrc", "dynsrc",
+                  "icon", "profile", "xlink:href", "href"}
+#: Elements whose ``href`` is a link the reader may follow, not something the page loads.
+_LINK_ELEMENTS = {"a", "area"}
+_CSS_URL = re.compile(r"""url\(\s*(?:"([^"]*)"|'([^']*)'|([^)\s]*))\s*\)|@import\s+(?:"([^"]*)"|'([^']*)')""",
+                      re.I)
+_SCRIPT_URL = re.compile(r"^\s*(?:javascript|vbscript):", re.I)
+
+
+def _fetches(url: str) -> bool:
+    """Whether a URL in a loading position would reach outside the page."""
+    u = url.strip()
+    return bool(u) and not (u.startswith("#") or u.lower().startswith("data:"))
+
+
+def _srcset_urls(value: str) -> list[str]:
+    """The URLs of a ``srcset`` (HTML's rule: a URL is a run of non-space characters, so the
+    comma inside ``data:image/png;base64,...`` does not split it; descriptors end at a comma)."""
+    urls, pos, n = [], 0, len(value)
+    while pos < n:
+        while pos < n and (value[pos].isspace() or value[pos] == ","):
+            pos += 1
+        start = pos
+        while pos < n and not value[pos].isspace():
+            pos += 1
+        url = value[start:pos]
+        if url.endswith(","):
+            url = url.rstrip(",")
+        elif pos < n:  # descriptors ("2x", "640w") up to the next comma
+            end = value.find(",", pos)
+            pos = n if end < 0 else end
+        if url:
+            urls.append(url)
+    return urls
+
+
+def _offline_problems(page: str) -> list[str]:
+    """What in ``page`` would load from elsewhere, read from the parsed markup.
+
+    Element attributes (``src``, ``srcset``, ``poster``, ``data``, ``action``, ``xlink:href``,
+    ``href`` outside links, ...), ``url()``/``@import`` in ``<style>`` and ``style=``,
+    ``<meta http-equiv=refresh>``, ``javascript:`` links. Text is never inspected: escaped
+    markup in data (``&lt;img src=x&gt;``) and prose such as "data = pool report" are text.
+    """
+    from html.parser import HTMLParser
+
+    problems: list[str] = []
+
+    def css(text: str, where: str) -> None:
+        for m in _CSS_URL.finditer(text):
+            url = next(g for g in m.groups() if g is not None)
+            if _fetches(url):
+                problems.append(f"{url[:120]!r} ({where})")
+
+    class Scan(HTMLParser):
+        in_style = False
+
+        def handle_starttag(self, tag: str, attrs: list) -> None:
+            self.in_style = tag == "style"
+            for name, value in attrs:
+                name, value = name.lower(), value or ""
+                if name == "style":
+                    css(value, f"<{tag} style>")
+                elif name == "href" and tag in _LINK_ELEMENTS:
+                    if _SCRIPT_URL.match(value):
+                        problems.append(f"{value[:120]!r} (<{tag} href> runs a script)")
+                elif name == "srcset":
+                    for url in _srcset_urls(value):
+                        if _fetches(url):
+                            problems.append(f"{url[:120]!r} (<{tag} srcset>)")
+                elif name == "srcdoc":
+                    problems.append(f"<{tag} srcdoc> (a page inside the page)")
+                elif name in _LOADING_ATTRS and _fetches(value):
+                    problems.append(f"{value[:120]!r} (<{tag} {name}>)")
+            if tag == "meta" and dict(attrs).get("http-equiv", "").lower() == "refresh":
+                problems.append(f"{(dict(attrs).get('content') or '')[:120]!r} (<meta refresh>)")
+
+        handle_startendtag = handle_starttag
+
+        def handle_endtag(self, tag: str) -> None:
+            if tag == "style":
+                self.in_style = False
+
+        def handle_data(self, data: str) -> None:
+            if self.in_style:
+                css(data, "<style>")
+
+    scan = Scan(convert_charrefs=True)
+    scan.feed(page)
+    scan.close()
+    return problems
 
 
 def _assert_offline(page: str) -> None:
-    """Fail the build if the page would load anything (image, frame, ...) from elsewhere."""
-    body = page[page.find("<body"):]
-    m = _EXTERNAL.search(body)
-    if m:
-        raise ValueError(f"the page would load {m.group(1)[:120]!r}, which is not embedded; "
+    """Fail the build if the page would load anything (image, frame, style, ...) from elsewhere."""
+    problems = _offline_problems(page)
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise ValueError(f"the page would load {problems[0]}{more}, which is not embedded; "
                          "use a local file in a markdown image (it gets inlined) or remove it")
 
 
@@ -999,8 +1194,280 @@ def _display_path(path: Path) -> str:
 
 
 # ============================================================================================
+# Faults: signals, locks, scratch folders, debris of killed builds
+# ============================================================================================
+_STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+#: ``pending``: a signal that arrived inside a _signals_deferred block; ``raised``: the last
+#: signal raised as BuildInterrupted and not yet seen to propagate (main thread only).
+_DEFERRED = {"depth": 0, "pending": None, "raised": None}
+_LOCK = ".lock"
+#: A scratch folder without a lock file is left alone until it is this old: it may be one that
+#: another build is creating this instant, or one from a version that did not lock its folders.
+_UNLOCKED_STALE_S = 3600
+
+
+def _on_stop_signal(signum: int, frame: Any) -> None:
+    if _DEFERRED["depth"]:
+        _DEFERRED["pending"] = _DEFERRED["pending"] or signum
+        return
+    # Remembered as well: raised while Python runs a finalizer or a weakref callback, the
+    # exception is dropped ("Exception ignored in ..."); _check_stop raises it again later.
+    _DEFERRED["raised"] = signum
+    raise BuildInterrupted(signum)
+
+
+def _check_stop() -> None:
+    """Raise a stop signal whose exception Python dropped (see :func:`_on_stop_signal`).
+    Called before publishing, after the kernel is stopped and when the build returns."""
+    if _main_thread() and _DEFERRED["raised"] is not None:
+        signum, _DEFERRED["raised"] = _DEFERRED["raised"], None
+        raise BuildInterrupted(signum)
+
+
+def _hide_dropped_interrupts(unraisable: Any) -> None:
+    """``sys.unraisablehook`` while signals stop builds: a BuildInterrupted Python could not
+    raise is not a traceback for the user (it is raised again by _check_stop)."""
+    if isinstance(unraisable.exc_value, BuildInterrupted):
+        return
+    sys.__unraisablehook__(unraisable)
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """Turn SIGINT, SIGTERM and SIGHUP into :class:`~coalition_report.errors.BuildInterrupted`.
+
+    Without this, SIGTERM (``timeout``, ``kill``, CI cancelling a job) ends the process on the
+    spot: no ``finally`` runs, so the kernel, its sockets and the temporary build folder stay
+    behind. Only the main thread receives signals, so elsewhere this does nothing; a signal the
+    process ignores (``nohup``, a background job) stays ignored. Re-entrant.
+    """
+    if not _main_thread():
+        yield
+        return
+    previous = {}
+    for name in _STOP_SIGNALS:
+        sig = getattr(signal, name, None)
+        if sig is None:
+            continue
+        current = signal.getsignal(sig)
+        if current in (signal.SIG_IGN, None) or current is _on_stop_signal:
+            continue
+        previous[sig] = current
+        signal.signal(sig, _on_stop_signal)
+    hook = sys.unraisablehook
+    if hook is sys.__unraisablehook__:
+        sys.unraisablehook = _hide_dropped_interrupts
+    try:
+        yield
+    except KeyboardInterrupt:
+        _DEFERRED["raised"] = None  # it did propagate
+        raise
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        sys.unraisablehook = hook
+    _check_stop()
+
+
+def _stops_on_signals(fn: Callable) -> Callable:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with stop_on_signals():
+            return fn(*args, **kwargs)
+    return wrapper
+
+
+@contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold a stop signal until the block ends: clean-up is not cut short and a set of outputs
+    is published whole. If the block ends normally the held signal is raised then; if it ends
+    with an exception, the build is stopping anyway and the signal is dropped."""
+    if not _main_thread():
+        yield
+        return
+    _DEFERRED["depth"] += 1
+    try:
+        yield
+    except BaseException:
+        _DEFERRED["depth"] -= 1
+        if not _DEFERRED["depth"]:
+            _DEFERRED["pending"] = None
+        raise
+    _DEFERRED["depth"] -= 1
+    if not _DEFERRED["depth"] and _DEFERRED["pending"] is not None:
+        signum, _DEFERRED["pending"] = _DEFERRED["pending"], None
+        raise BuildInterrupted(signum)
+
+
+class _Scratch:
+    """A private temporary folder (mode 0700) that the build using it holds a lock on.
+
+    The lock (``flock`` on ``.lock`` inside the folder) is released by the operating system when
+    the process ends, however it ends, so :func:`_sweep` tells the folder of a killed build from
+    the folder of a running one without trusting process ids, which get reused.
+    """
+
+    def __init__(self, prefix: str, parent: str | Path | None = None):
+        self.path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+        try:
+            fresh = self.path / (_LOCK + ".new")
+            self._fh = open(fresh, "w", encoding="ascii")
+            fcntl.flock(self._fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            # Locked before it gets its name: a sweeper never sees an unlocked lock file.
+            os.rename(fresh, self.path / _LOCK)
+        except BaseException:
+            shutil.rmtree(self.path, ignore_errors=True)
+            raise
+
+    def remove(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+        self._fh.close()
+
+
+def _sweep(parent: Path, prefix: str) -> None:
+    """Remove ``parent/<prefix>*`` folders left by builds that died (SIGKILL, power cut, OOM).
+
+    A folder is removed when nobody holds its lock (see :class:`_Scratch`), or when it has no
+    lock file and is older than an hour; only folders of this user are touched.
+    """
+    try:
+        entries = [e for e in os.scandir(parent) if e.name.startswith(prefix)]
+    except OSError:
+        return
+    for entry in entries:
+        try:
+            st = entry.stat(follow_symlinks=False)
+            if not entry.is_dir(follow_symlinks=False) or st.st_uid != os.getuid():
+                continue
+            try:
+                fh = open(os.path.join(entry.path, _LOCK), "rb")
+            except FileNotFoundError:
+                if time.time() - st.st_mtime > _UNLOCKED_STALE_S:
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                continue
+            with fh:
+                try:
+                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    continue  # its build is running
+                shutil.rmtree(entry.path, ignore_errors=True)
+        except OSError:
+            continue
+
+
+class _OutputLock:
+    """One build at a time per report in an output folder: ``out/.<stem>.lock`` (flock).
+
+    Two builds of the same report into the same folder would interleave their files (one's
+    HTML beside the other's manifest); the second one refuses instead, naming the first one's
+    process id. Different reports (the brief, each country profile) build side by side.
+    """
+
+    def __init__(self, spec: NotebookSpec, out: Path, stem: str):
+        self.path = out / f".{stem}.lock"
+        for _ in range(10):
+            fh = open(self.path, "a+", encoding="ascii")
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                fh.seek(0)
+                holder = fh.read().strip() or "?"
+                fh.close()
+                raise BuildError(spec.name, None,
+                                 f"another build (pid {holder}) is writing {stem} into {out}; "
+                                 "wait for it to finish or build into another folder", None) from None
+            # The holder removes the file when done: make sure the file locked is the one there.
+            try:
+                same = os.path.samestat(os.fstat(fh.fileno()), os.stat(self.path))
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            fh.close()
+        else:
+            raise BuildError(spec.name, None, f"could not lock {self.path}", None)
+        self._fh = fh
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"{os.getpid()}\n")
+        fh.flush()
+
+    def release(self) -> None:
+        try:
+            os.unlink(self.path)  # before unlocking: a waiting build re-checks the path
+        except OSError:
+            pass
+        self._fh.close()
+
+    @staticmethod
+    def sweep(out: Path) -> None:
+        """Remove lock files nobody holds (their build was killed). Safe against a build that
+        is taking one right now: it checks that the file it locked is still the one there."""
+        for path in out.glob(".*.lock"):
+            try:
+                with open(path, "rb") as fh:
+                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    if os.path.samestat(os.fstat(fh.fileno()), os.stat(path)):
+                        os.unlink(path)
+            except OSError:
+                continue
+
+
+#: errno values that mean "this place cannot be used as an output folder" (exit 2), as
+#: opposed to running out of room while writing (exit 1).
+_BAD_PLACE = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EEXIST, errno.ELOOP,
+              errno.ENAMETOOLONG, errno.ENOENT}
+
+
+def _output_problem_text(out: Path | str, exc: BaseException, doing: str) -> str:
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    name = getattr(exc, "filename", None)
+    where = f" ({name})" if name and str(name) != str(out) else ""
+    return f"{doing} {out}: {reason}{where}"
+
+
+def _output_problem(spec: NotebookSpec, out: Path | str, exc: BaseException,
+                    doing: str = "cannot write to the output folder") -> Exception:
+    """A one-line error naming the output folder (and the file, when the OS says which)."""
+    text = _output_problem_text(out, exc, doing)
+    if isinstance(exc, OSError) and exc.errno in _BAD_PLACE or isinstance(exc, RuntimeError):
+        err = ParameterError("out_dir", str(out), text)
+        err.notebook, err.rule, err.allowed = spec.name, "a writable folder", None
+        return err
+    return BuildError(spec.name, None, text, None)
+
+
+def _output_folder(spec: NotebookSpec, out_dir: str | Path) -> Path:
+    """``out_dir`` made absolute and created; a file, a symlink loop or a folder that cannot be
+    created is a :class:`ParameterError` naming it."""
+    raw = Path(out_dir).expanduser()
+    try:
+        out = raw.resolve()
+        if out.exists() and not out.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, "exists and is not a folder")
+        out.mkdir(parents=True, exist_ok=True)
+        if not os.access(out, os.W_OK | os.X_OK):
+            raise PermissionError(errno.EACCES, "not writable")
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop (Path.resolve)
+        raise _output_problem(spec, raw, exc, "cannot use") from None
+    return out
+
+
+def _drop_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()  # only succeeds when empty
+    except OSError:
+        pass
+
+
+# ============================================================================================
 # render_report
 # ============================================================================================
+@_stops_on_signals
 def render_report(notebook: str | NotebookSpec, params: Mapping[str, Any] | None = None, *,
                   out_dir: str | Path | None = None,
                   formats: Sequence[str] = ("html", "pdf"),
@@ -1070,16 +1537,21 @@ def render_report(notebook: str | NotebookSpec, params: Mapping[str, Any] | None
         nb_path = spec.resolve_path(notebook_dir).resolve()
         if not nb_path.is_file():
             raise BuildError(spec.name, None, f"notebook file not found: {nb_path}", None)
-        out = Path(out_dir or config.REPORTS_DIR).resolve()
-        out.mkdir(parents=True, exist_ok=True)
+        out = _output_folder(spec, out_dir or config.REPORTS_DIR)
         data_dir = Path(values.get("data_dir") or config.DATA_DIR)
         if data_hash is None and data_dir.is_dir():
             data_hash = hash_directory(data_dir)
         values = _with_compare_to(spec, params, values, out, stem, manifest_name)
-    work = Path(tempfile.mkdtemp(prefix=".build-", dir=out))
-    executed = work / f"{stem}.ipynb"
-    step = "execute"
+    step, lock, scratch, executed, held = "start", None, None, None, False
     try:
+        with _signals_deferred():  # set up whole, so that the finally can undo it
+            lock = _OutputLock(spec, out, stem)  # one build of this report here at a time
+            _sweep(out, ".build-")  # folders and locks of builds that were killed
+            _OutputLock.sweep(out)
+            scratch = _Scratch(".build-", out)
+        work = scratch.path
+        executed = work / f"{stem}.ipynb"
+        step = "execute"
         with prog.step("execute"):
             kernel = kernel_name or ensure_kernelspec()
             nb = _run(spec, nb_path, values, executed, kernel, timeout, out, stem, prog)
@@ -1131,6 +1603,7 @@ def render_report(notebook: str | NotebookSpec, params: Mapping[str, Any] | None
             man_path = work / manifest_name
             man_path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n",
                                 encoding="utf-8")
+        step, held = "publish", _hold_signals()  # a stop signal waits until all are in place
         # Publish: each file atomically, manifest last so it never describes missing files.
         published = {}
         for fmt, path in files.items():
@@ -1143,18 +1616,25 @@ def render_report(notebook: str | NotebookSpec, params: Mapping[str, Any] | None
         stale = out / ".failed" / f"{stem}.ipynb"  # a failure record this build supersedes
         if stale.is_file():
             stale.unlink()
+        step, held = "published", _release_signals(held)
     except (BuildError, ParameterError):
         raise
     except UnexportableOutput as exc:
         raise _failure(spec, exc.cell, str(exc), _keep_failed(executed, out, stem), prog) from None
-    except KeyboardInterrupt:
-        prog.say("[yellow]interrupted: previous outputs left untouched[/yellow]")
-        raise
+    except KeyboardInterrupt as exc:  # BuildInterrupted: SIGINT, SIGTERM, SIGHUP
+        _DEFERRED["raised"] = None  # it propagated: nothing to raise again
+        raise _interrupted(spec, exc, step, out, stem) from None
     except Exception as exc:
-        raise _failure(spec, None, f"{step}: {type(exc).__name__}: {exc}",
+        raise _failure(spec, None, _describe(exc, step, out),
                        _keep_failed(executed, out, stem), prog) from exc
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        with _signals_deferred():  # nothing cuts the clean-up short
+            _release_signals(held, drop=True)
+            if scratch is not None:
+                scratch.remove()
+            if lock is not None:
+                lock.release()
+            _drop_empty(out / ".failed")
     timings = dict(prog.timings)
     return BuildResult(spec.name, values, out, published, out / manifest_name, timings,
                        data_hash, meta.title, meta.as_of, warnings,
@@ -1172,27 +1652,97 @@ def _run(spec: NotebookSpec, nb_path: Path, values: dict, executed: Path, kernel
         cell = _failed_cell_number(kept or executed, nb_path, exc)
         raise _failure(spec, cell, f"{exc.ename}: {exc.evalue}", kept, prog) from None
     except Exception as exc:
-        raise _failure(spec, None, f"execute: {type(exc).__name__}: {exc}",
-                       _keep_failed(executed, out, stem), prog) from exc
+        kept = _keep_failed(executed, out, stem)
+        cell, kind = None, type(exc).__name__
+        if kind == "DeadKernelError":
+            text = "the kernel died (killed, or out of memory)"
+        elif kind == "CellTimeoutError":
+            text = f"the cell ran longer than the {timeout} s allowed (timeout)"
+        else:  # not the cell's doing (e.g. the disk is full when the notebook is written)
+            text = _describe(exc, "execute", out)
+        if kind in ("DeadKernelError", "CellTimeoutError"):
+            cell = _source_position(nb_path, getattr(exc, "cr_running_cell", None))
+        raise _failure(spec, cell, text, kept, prog) from exc
 
 
 def _failure(spec: NotebookSpec, cell: int | None, message: str, kept: Path | None,
              prog: _Progress) -> BuildError:
-    """Say where the executed notebook was kept and describe the failure."""
-    if kept:
-        prog.say(f"executed notebook kept at: {kept}")
+    """The failure as a :class:`BuildError`; its message names the kept notebook (printed once,
+    by whoever reports the error)."""
     return BuildError(spec.name, cell, message, str(kept) if kept else None)
 
 
-def _keep_failed(executed: Path, out: Path, stem: str) -> Path | None:
-    if not executed.is_file():
+def _describe(exc: BaseException, step: str, out: Path) -> str:
+    """``step: what went wrong``; a full disk or a folder that became read-only names the place."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS,
+                                                  errno.EACCES, errno.EPERM, errno.EIO):
+        return f"{step}: {_output_problem_text(out, exc, 'cannot write to the output folder')}"
+    return f"{step}: {type(exc).__name__}: {exc}"
+
+
+def _interrupted(spec: NotebookSpec, exc: BaseException, step: str, out: Path,
+                 stem: str) -> BuildInterrupted:
+    signum = getattr(exc, "signum", signal.SIGINT)
+    why = BuildInterrupted(signum).signame
+    if step == "published":
+        what = f"after its outputs were published: {stem} in {out} is complete"
+    else:
+        what = (f"during {step}: nothing published, the previous {stem} outputs in {out} are "
+                "untouched and temporary files removed")
+    return BuildInterrupted(signum, f"{spec.name}: interrupted by {why} {what}")
+
+
+def _hold_signals() -> bool:
+    """Start holding stop signals (see :func:`_signals_deferred`); returns whether it did."""
+    if not _main_thread():
+        return False
+    _check_stop()  # a stop signal Python dropped earlier: nothing gets published
+    _DEFERRED["depth"] += 1
+    return True
+
+
+def _release_signals(held: bool, *, drop: bool = False) -> bool:
+    """Undo :func:`_hold_signals`; a signal that came meanwhile is raised now (or, with
+    ``drop``, forgotten: the build is stopping anyway). Returns ``False`` (no longer held)."""
+    if not held:
+        return False
+    _DEFERRED["depth"] -= 1
+    if not _DEFERRED["depth"] and _DEFERRED["pending"] is not None:
+        signum, _DEFERRED["pending"] = _DEFERRED["pending"], None
+        if not drop:
+            raise BuildInterrupted(signum)
+    return False
+
+
+def _source_position(source: Path, cell_id: str | None) -> int | None:
+    """1-based position of the cell ``cell_id`` in the source notebook; ``None`` when unknown
+    (papermill's injected-parameters cell, or no cell had started)."""
+    import nbformat
+
+    if not cell_id:
+        return None
+    try:
+        ids = [c.get("id") for c in nbformat.read(str(source), as_version=4).cells]
+        return ids.index(cell_id) + 1
+    except Exception:
+        return None
+
+
+def _keep_failed(executed: Path | None, out: Path, stem: str) -> Path | None:
+    """Copy the executed notebook of a failed build to ``out/.failed/<stem>.ipynb``."""
+    if executed is None or not executed.is_file():
         return None
     target = out / ".failed" / f"{stem}.ipynb"
     try:
         target.parent.mkdir(exist_ok=True)
         shutil.copyfile(executed, target)
         return target
-    except OSError:
+    except OSError:  # e.g. the disk is full: no half-written copy, no empty .failed/
+        try:
+            target.unlink()
+        except OSError:
+            pass
+        _drop_empty(target.parent)
         return None
 
 
