@@ -20,9 +20,8 @@ from typing import Any, Callable, Sequence
 from urllib.parse import quote
 
 from . import config
-from .data import check_as_of, check_state, cut_to, load_data
 from .errors import CoalitionReportError, ParameterError
-from .render import BuildResult, hash_directory, render_report
+from .render import BuildResult, hash_directory, render_report, unchanged_result
 
 __all__ = ["build_all", "build_reports", "plan_reports", "coalition_countries", "write_index", "Job",
            "Outcome", "BuildFailures", "print_summary", "BRIEF_BASENAME", "INDEX_NAME", "ALL_COUNTRIES"]
@@ -78,6 +77,7 @@ def coalition_countries(ds, as_of: str = "") -> list[str]:
     """ISO3 codes of the coalition members as of ``as_of`` (empty: the data's knowledge date),
     the states ``--all-countries`` builds, in code order."""
     from .analysis import coalition_members
+    from .data import check_as_of, cut_to
 
     cut = cut_to(ds, check_as_of(ds, as_of) or ds.knowledge_date)
     return sorted(coalition_members(cut)["actor_id"])
@@ -93,6 +93,8 @@ def plan_reports(ds, *, as_of: str = "", currency: str = "EUR", data_dir: Path,
     folder (each report compares with its own previous snapshot there); None: the previous
     build in the output folder.
     """
+    from .data import check_as_of, check_state
+
     codes = [str(c).strip().upper() for c in countries]
     if ALL_COUNTRIES in codes:
         all_countries = True
@@ -147,7 +149,7 @@ def build_reports(*, as_of: str = "", currency: str = "EUR", formats: Sequence[s
                   countries: Sequence[str] = (), brief: bool = True, top_n: int = 15,
                   all_countries: bool = False, jobs: int | None = None,
                   compare_to: str | Path | None = None, progress: bool = True,
-                  notebook_dir: str | Path | None = None) -> list[Outcome]:
+                  notebook_dir: str | Path | None = None, force: bool = False) -> list[Outcome]:
     """Build every report; one failure does not stop the others. Returns one outcome per report.
 
     Data, country codes, as-of date and ``compare_to`` are checked once, before anything runs
@@ -165,14 +167,35 @@ def build_reports(*, as_of: str = "", currency: str = "EUR", formats: Sequence[s
     if jobs is not None and jobs < 1:
         raise ParameterError("jobs", jobs, "must be at least 1")
     data = Path(data_dir or config.DATA_DIR).resolve()
+    out = Path(out_dir or config.REPORTS_DIR).resolve()
+    if not force and brief and not countries and not all_countries and compare_to is None and not as_of:
+        # The common rebuild: the brief alone, as of the newest date. If nothing changed since the
+        # last build (same data hash: that data was validated then) there is nothing to load.
+        job = Job(BRIEF_BASENAME, "coalition_brief", {"as_of": "", "currency": currency, "data_dir": str(data),
+                                                      "top_n": top_n}, "manifest.json")
+        try:
+            hit = unchanged_result(job.notebook, job.params, out_dir=out, formats=fmts, basename=job.name,
+                                   notebook_dir=notebook_dir, manifest_name=job.manifest_name)
+        except CoalitionReportError:
+            hit = None  # let the full path report the problem
+        if hit is not None:
+            if progress:
+                print(f"unchanged: {job.name} (notebook, code, parameters and data as in the last build; "
+                      "--force rebuilds)", file=sys.stderr)
+            return [Outcome(job, result=hit)]
+    from .data import load_data
+
     ds = load_data(data)  # validates; raises with every problem
     plan = plan_reports(ds, as_of=as_of, currency=currency, data_dir=data, countries=countries, brief=brief,
                         top_n=top_n, all_countries=all_countries, compare_to=compare_to)
-    out = Path(out_dir or config.REPORTS_DIR).resolve()
     if not plan:
         return []
+    from .render import validate_params
+
+    for job in plan:  # every parameter checked before any folder or file is made
+        validate_params(job.notebook, job.params)
     digest = hash_directory(data)
-    settings = {"out_dir": str(out), "formats": fmts, "data_hash": digest,
+    settings = {"out_dir": str(out), "formats": fmts, "data_hash": digest, "force": force,
                 "notebook_dir": str(notebook_dir) if notebook_dir else None}
     n = jobs or min(os.cpu_count() or 1, 4)
     n = max(1, min(n, len(plan)))
@@ -196,7 +219,8 @@ def build_all(*, as_of: str = "", currency: str = "EUR", formats: Sequence[str] 
               out_dir: str | Path | None = None, data_dir: str | Path | None = None,
               countries: Sequence[str] = (), brief: bool = True, top_n: int = 15,
               progress: bool = True, all_countries: bool = False, jobs: int | None = None,
-              compare_to: str | Path | None = None, notebook_dir: str | Path | None = None) -> list[BuildResult]:
+              compare_to: str | Path | None = None, notebook_dir: str | Path | None = None,
+              force: bool = False) -> list[BuildResult]:
     """Build the brief (``coalition-brief.*``) and one profile per country (``country-ISO3.*``).
 
     The data package is validated once up front (a :class:`DataValidationError` lists every
@@ -207,7 +231,8 @@ def build_all(*, as_of: str = "", currency: str = "EUR", formats: Sequence[str] 
     """
     outcomes = build_reports(as_of=as_of, currency=currency, formats=formats, out_dir=out_dir, data_dir=data_dir,
                              countries=countries, brief=brief, top_n=top_n, all_countries=all_countries,
-                             jobs=jobs, compare_to=compare_to, progress=progress, notebook_dir=notebook_dir)
+                             jobs=jobs, compare_to=compare_to, progress=progress, notebook_dir=notebook_dir,
+                             force=force)
     failed = [o for o in outcomes if not o.ok]
     if failed:
         if len(outcomes) == 1 and failed[0].exception is not None:
@@ -219,7 +244,8 @@ def build_all(*, as_of: str = "", currency: str = "EUR", formats: Sequence[str] 
 def _render(job: Job, settings: dict[str, Any], progress: Any) -> BuildResult:
     return render_report(job.notebook, job.params, out_dir=settings["out_dir"], formats=settings["formats"],
                          basename=job.name, manifest_name=job.manifest_name, data_hash=settings["data_hash"],
-                         notebook_dir=settings["notebook_dir"], progress=progress)
+                         notebook_dir=settings["notebook_dir"], progress=progress,
+                         force=settings.get("force", False))
 
 
 def _run_here(job: Job, settings: dict[str, Any], *, progress: Any, display: "_Display | None" = None) -> Outcome:

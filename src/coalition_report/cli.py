@@ -24,7 +24,8 @@ EXAMPLES = """examples:
   coalition-report build --country GBR --country FRA --out /tmp/briefs
   coalition-report build --all-countries --jobs 2 --format html
   coalition-report build --compare-to /tmp/last-month/manifest.json
-  coalition-report import-kiel --src ~/Downloads/kiel-r29 --release 29
+  coalition-report import-kiel ~/Downloads/Ukraine_Support_Tracker_Release_29.xlsx
+  coalition-report import-kiel --src data/kiel
 """
 
 
@@ -56,6 +57,8 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--all-countries", action="store_true",
                    help="build the profile of every coalition member (as of --as-of)")
     b.add_argument("--no-brief", action="store_true", help="build only the country profiles")
+    b.add_argument("--force", action="store_true",
+                   help="rebuild even when notebook, code, parameters and data are unchanged (no cache)")
     b.add_argument("--jobs", type=int, default=None, metavar="N",
                    help="reports built in parallel (worker processes; default: one per CPU, at most 4)")
     b.add_argument("--compare-to", type=Path, default=None, metavar="PATH",
@@ -121,19 +124,21 @@ def _build(args) -> int:
     out = args.out or config.REPORTS_DIR
     outcomes = build_reports(as_of=args.as_of, currency=args.currency, formats=formats, out_dir=out,
                              data_dir=args.data, countries=args.country, brief=not args.no_brief,
-                             all_countries=args.all_countries, jobs=args.jobs, compare_to=args.compare_to)
+                             all_countries=args.all_countries, jobs=args.jobs, compare_to=args.compare_to,
+                             force=args.force)
     for o in outcomes:
         if not o.ok:
             continue
         r = o.result
+        verb = "unchanged" if r.cache == "unchanged" else "wrote"
         for path in [*r.outputs.values(), *([r.snapshot] if r.snapshot else []), r.manifest_path]:
-            print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+            print(f"{verb} {path} ({path.stat().st_size / 1e6:.1f} MB)")
         for w in r.warnings:
             print(f"warning: {o.job.name}: {w}", file=sys.stderr)
     if len(outcomes) > 1:
         print_summary(outcomes)
     index = Path(out) / INDEX_NAME
-    if outcomes and index.is_file():
+    if outcomes and index.is_file() and any(not o.ok or o.result.cache != "unchanged" for o in outcomes):
         print(f"wrote {index}")
     failed = [o for o in outcomes if not o.ok]
     if len(outcomes) == 1 and failed and failed[0].exception is not None:

@@ -633,6 +633,16 @@ class strong(str):
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~])")
 
 
+def escape_markdown(text: str) -> str:
+    """``text`` with every Markdown-special character backslash-escaped (shown, never applied)."""
+    return _MD_SPECIAL.sub(lambda m: "\\" + m.group(1), text)
+
+
+def strip_control(text: str) -> str:
+    """``text`` without control characters (tab and line breaks kept)."""
+    return _strip_control(text)
+
+
 def bullets(lines: list[str | Sequence[str]]) -> Markdown:
     """A bulleted list of text; data is never read as Markdown or HTML.
 
@@ -645,8 +655,7 @@ def bullets(lines: list[str | Sequence[str]]) -> Markdown:
     def to_html(line) -> str:
         return "".join(f"<strong>{_esc(p)}</strong>" if isinstance(p, strong) else _esc(p) for p in pieces(line))
 
-    def md(text: str) -> str:
-        return _MD_SPECIAL.sub(lambda m: "\\" + m.group(1), text)
+    md = escape_markdown
 
     def to_md(line) -> str:
         return "".join("**" + md(p) + "**" if isinstance(p, strong) else md(p) for p in pieces(line))

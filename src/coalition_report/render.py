@@ -65,7 +65,8 @@ __all__ = [
     "Param", "Rule", "NotebookSpec", "NOTEBOOKS", "REQUIRED", "get_notebook",
     "one_of", "int_between", "iso_date", "iso3", "directory", "existing_file",
     "validate_params", "render_report", "BuildResult", "hash_directory", "ensure_kernelspec",
-    "KERNEL_NAME", "FORMATS", "check_outputs", "UnexportableOutput",
+    "KERNEL_NAME", "FORMATS", "check_outputs", "UnexportableOutput", "cache_key", "unchanged_result",
+    "export_notebook",
 ]
 
 KERNEL_NAME = "coalition-report"
@@ -391,6 +392,9 @@ class BuildResult:
     warnings: list[str] = field(default_factory=list)
     #: The snapshot written beside the manifest (what the next build compares with), if any.
     snapshot: Path | None = None
+    #: ``"built"`` (executed and exported), ``"re-exported"`` (code, parameters and data
+    #: unchanged: the cached execution was exported again) or ``"unchanged"`` (nothing to do).
+    cache: str = "built"
 
 
 def _sha256_file(path: Path) -> str:
@@ -725,8 +729,7 @@ def _md_escape(text: str) -> str:
     """Run-time titles and subtitles are plain text (they may hold data, e.g. a country's
     name): escaped so that Markdown shows them literally, ``[x](javascript:...)``, ``**``,
     backticks and list or heading markers at a line start included."""
-    text = _display._MD_SPECIAL.sub(lambda m: "\\" + m.group(1),
-                                    _html.escape(_display._strip_control(text), quote=False))
+    text = _display.escape_markdown(_html.escape(_display.strip_control(text), quote=False))
     text = re.sub(r"(?m)^(\s*)([-+=])", r"\1\\\2", text)
     return re.sub(r"(?m)^(\s*)(\d+)([.)])", r"\1\2\\\3", text)
 
@@ -1477,8 +1480,14 @@ def render_report(notebook: str | NotebookSpec, params: Mapping[str, Any] | None
                   data_hash: str | None = None,
                   kernel_name: str | None = None,
                   timeout: int | None = 1800,
-                  manifest_name: str = "manifest.json") -> BuildResult:
+                  manifest_name: str = "manifest.json",
+                  force: bool = False) -> BuildResult:
     """Execute a notebook and export it; publish outputs only if every step succeeds.
+
+    Builds are cached (see :func:`cache_key`): when the notebook, the package code, the
+    parameters and the data are unchanged and the outputs are in place, nothing runs
+    (``cache="unchanged"``); when only Markdown changed, the cached execution is exported
+    again (``cache="re-exported"``). ``force=True`` rebuilds from scratch.
 
     Parameters
     ----------
@@ -1529,19 +1538,16 @@ def render_report(notebook: str | NotebookSpec, params: Mapping[str, Any] | None
     spec = get_notebook(notebook)
     prog = _Progress(progress, spec.name)
     with prog.step("validate"):
-        values = validate_params(spec, params)
-        fmts = _check_formats(spec, formats)
-        stem = _check_basename(spec, basename or spec.basename.format(notebook=spec.name,
-                                                                         **values))
-        _check_basename(spec, manifest_name.removesuffix(".json"), what="manifest_name")
-        nb_path = spec.resolve_path(notebook_dir).resolve()
-        if not nb_path.is_file():
-            raise BuildError(spec.name, None, f"notebook file not found: {nb_path}", None)
-        out = _output_folder(spec, out_dir or config.REPORTS_DIR)
-        data_dir = Path(values.get("data_dir") or config.DATA_DIR)
-        if data_hash is None and data_dir.is_dir():
-            data_hash = hash_directory(data_dir)
-        values = _with_compare_to(spec, params, values, out, stem, manifest_name)
+        values, fmts, stem, nb_path, out, data_dir, data_hash = _resolve_build(
+            spec, params, formats, basename, manifest_name, notebook_dir, out_dir, data_hash)
+        key, code_key = cache_key(spec, nb_path, values, data_hash, fmts, stem)
+    if not force:
+        hit = _unchanged(spec, values, out, manifest_name, key, data_hash)
+        if hit is not None:
+            prog.say(f"[green]unchanged[/green] {stem}: notebook, code, parameters and data as in "
+                     f"the last build (cache key {key[:12]}); nothing to do (--force rebuilds)")
+            return hit
+    cache_state = "built"
     step, lock, scratch, executed, held = "start", None, None, None, False
     try:
         with _signals_deferred():  # set up whole, so that the finally can undo it
@@ -1553,8 +1559,12 @@ def render_report(notebook: str | NotebookSpec, params: Mapping[str, Any] | None
         executed = work / f"{stem}.ipynb"
         step = "execute"
         with prog.step("execute"):
-            kernel = kernel_name or ensure_kernelspec()
-            nb = _run(spec, nb_path, values, executed, kernel, timeout, out, stem, prog)
+            nb = None if force else _cached_execution(out, code_key, nb_path, executed)
+            if nb is None:
+                kernel = kernel_name or ensure_kernelspec()
+                nb = _run(spec, nb_path, values, executed, kernel, timeout, out, stem, prog)
+            else:
+                cache_state = "re-exported"
         step = "prepare"
         warnings = check_outputs(nb)  # the CLI prints them; the manifest keeps them
         meta = _collect_meta(nb, spec, values)
@@ -1580,6 +1590,7 @@ def render_report(notebook: str | NotebookSpec, params: Mapping[str, Any] | None
             snapshot = _write_snapshot(nb, work, stem)
             manifest = {
                 "schema": 1,
+                "cache_key": key,
                 "notebook": spec.name,
                 "notebook_file": _display_path(nb_path),
                 "notebook_sha256": _sha256_file(nb_path),
@@ -1617,6 +1628,8 @@ def render_report(notebook: str | NotebookSpec, params: Mapping[str, Any] | None
         if stale.is_file():
             stale.unlink()
         step, held = "published", _release_signals(held)
+        if cache_state == "built":
+            _store_execution(out, code_key, executed)  # only executions that were published
     except (BuildError, ParameterError):
         raise
     except UnexportableOutput as exc:
@@ -1638,7 +1651,7 @@ def render_report(notebook: str | NotebookSpec, params: Mapping[str, Any] | None
     timings = dict(prog.timings)
     return BuildResult(spec.name, values, out, published, out / manifest_name, timings,
                        data_hash, meta.title, meta.as_of, warnings,
-                       out / snapshot.name if snapshot is not None else None)
+                       out / snapshot.name if snapshot is not None else None, cache_state)
 
 
 def _run(spec: NotebookSpec, nb_path: Path, values: dict, executed: Path, kernel: str,
@@ -1852,3 +1865,163 @@ def export_notebook(nb: Any, notebook: str | NotebookSpec, params: Mapping[str, 
         files["pdf"] = out_dir / f"{stem}.pdf"
         _write_pdf(_export_print_html(nb, ctx, nb_dir, stem), files["pdf"], out_dir)
     return files
+
+
+# ============================================================================================
+# Build cache
+# ============================================================================================
+#: Folder (inside the output folder) holding executed notebooks keyed by their code.
+CACHE_FOLDER = ".cache"
+_CACHE_KEEP = 12  # executed notebooks kept per output folder (newest first)
+
+
+def cache_key(spec: NotebookSpec, nb_path: Path, values: Mapping[str, Any], data_hash: str | None,
+              formats: Sequence[str], stem: str) -> tuple[str, str]:
+    """``(build key, code key)`` of a build.
+
+    The build key covers everything an output depends on: the notebook file, the package code,
+    the library versions, the parameters (with the *content* of a ``compare_to`` file), the
+    data, the formats and file name, and today's date when ``as_of`` is empty (the default as-of
+    date is never later than today). The code key leaves out the notebook's Markdown cells and
+    the formats: an execution is reusable across Markdown edits.
+    """
+    import nbformat
+
+    nb = nbformat.read(str(nb_path), as_version=4)
+    code = [[c.source, sorted(c.metadata.get("tags", []))] for c in nb.cells if c.cell_type == "code"]
+    params = dict(values)
+    if params.get("compare_to"):
+        path = Path(params["compare_to"])
+        params["compare_to"] = _sha256_file(path) if path.is_file() else f"missing:{path}"
+    common = {"package": hash_directory(config.PACKAGE_DIR), "versions": _lib_versions(), "params": params,
+              "data": data_hash, "today": date.today().isoformat() if not values.get("as_of") else None,
+              "kernel": nb.metadata.get("kernelspec", {}).get("name"), "notebook": spec.name}
+    def digest(obj: Any) -> str:
+        return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+    code_key = digest({**common, "code": code})
+    build_key = digest({**common, "code_key": code_key, "notebook_sha256": _sha256_file(nb_path),
+                        "formats": sorted(formats), "stem": stem})
+    return build_key, code_key
+
+
+def _unchanged(spec: NotebookSpec, values: dict, out: Path, manifest_name: str, key: str,
+               data_hash: str | None) -> BuildResult | None:
+    """The last build's result when its cache key matches and every output is intact."""
+    path = out / manifest_name
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(manifest, dict) or manifest.get("cache_key") != key:
+        return None
+    outputs = {}
+    for entry in manifest.get("outputs", []):
+        f = out / str(entry.get("file", ""))
+        if not f.is_file() or f.stat().st_size != entry.get("bytes") or _sha256_file(f) != entry.get("sha256"):
+            return None  # an output was edited or removed: rebuild
+        outputs[entry["format"]] = f
+    snap = manifest.get("snapshot") or {}
+    snapshot = out / snap["file"] if isinstance(snap, dict) and snap.get("file") else None
+    report = manifest.get("report") or {}
+    return BuildResult(spec.name, values, out, outputs, path, {}, data_hash, report.get("title", ""),
+                       report.get("as_of"), list(manifest.get("warnings") or []), snapshot, "unchanged")
+
+
+def _cached_execution(out: Path, code_key: str, nb_path: Path, executed: Path) -> Any | None:
+    """The cached executed notebook for ``code_key`` with the current Markdown cells, or None.
+
+    Code cells are identical by construction of the key; their outputs are copied in order onto
+    the current notebook, papermill's injected-parameters cell is kept where it was.
+    """
+    import nbformat
+
+    cached = out / CACHE_FOLDER / f"exec-{code_key}.ipynb"
+    try:
+        old = nbformat.read(str(cached), as_version=4)
+    except Exception:
+        return None
+    new = nbformat.read(str(nb_path), as_version=4)
+    ran = [c for c in old.cells if c.cell_type == "code"
+           and "injected-parameters" not in c.metadata.get("tags", [])]
+    if len(ran) != sum(c.cell_type == "code" for c in new.cells):
+        return None
+    injected = next((c for c in old.cells if "injected-parameters" in c.metadata.get("tags", [])), None)
+    cells, it = [], iter(ran)
+    for cell in new.cells:
+        if cell.cell_type == "code":
+            done = next(it)
+            if done.source != cell.source:
+                return None
+            cell = done
+        cells.append(cell)
+        if injected is not None and "parameters" in cell.metadata.get("tags", []):
+            cells.append(injected)
+    old.cells = cells
+    os.utime(cached)  # most recently used
+    nbformat.write(old, str(executed))
+    return old
+
+
+def _store_execution(out: Path, code_key: str, executed: Path) -> None:
+    """Keep the executed notebook for the next build (never fails the build)."""
+    try:
+        folder = out / CACHE_FOLDER
+        folder.mkdir(exist_ok=True)
+        tmp = folder / f".exec-{code_key}.{os.getpid()}.tmp"
+        shutil.copyfile(executed, tmp)
+        os.replace(tmp, folder / f"exec-{code_key}.ipynb")
+        entries = sorted(folder.glob("exec-*.ipynb"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in entries[_CACHE_KEEP:]:
+            old.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+def _resolve_build(spec: NotebookSpec, params: Mapping[str, Any] | None, formats: Sequence[str],
+                   basename: str | None, manifest_name: str, notebook_dir: str | Path | None,
+                   out_dir: str | Path | None, data_hash: str | None) -> tuple:
+    """Everything a build is decided by, checked: (values, formats, stem, notebook path, output
+    folder, data folder, data hash). Raises :class:`ParameterError` before anything runs."""
+    values = validate_params(spec, params)
+    fmts = _check_formats(spec, formats)
+    stem = _check_basename(spec, basename or spec.basename.format(notebook=spec.name, **values))
+    _check_basename(spec, manifest_name.removesuffix(".json"), what="manifest_name")
+    nb_path = spec.resolve_path(notebook_dir).resolve()
+    if not nb_path.is_file():
+        raise BuildError(spec.name, None, f"notebook file not found: {nb_path}", None)
+    out = _output_folder(spec, out_dir or config.REPORTS_DIR)
+    data_dir = Path(values.get("data_dir") or config.DATA_DIR)
+    if data_hash is None and data_dir.is_dir():
+        data_hash = hash_directory(data_dir)
+    values = _with_compare_to(spec, params, values, out, stem, manifest_name)
+    return values, fmts, stem, nb_path, out, data_dir, data_hash
+
+
+def unchanged_result(notebook: str | NotebookSpec, params: Mapping[str, Any] | None = None, *,
+                     out_dir: str | Path | None = None, formats: Sequence[str] = ("html", "pdf"),
+                     basename: str | None = None, notebook_dir: str | Path | None = None,
+                     data_hash: str | None = None, manifest_name: str = "manifest.json") -> BuildResult | None:
+    """The last build's result if :func:`render_report` would find nothing to do, else None.
+
+    Cheap (no kernel, no pandas): the build command asks it first, so an unchanged rebuild
+    neither loads nor validates the data (its hash equals that of the last, validated build).
+    """
+    spec = get_notebook(notebook)
+    values, fmts, stem, nb_path, out, _, data_hash = _resolve_build(
+        spec, params, formats, basename, manifest_name, notebook_dir, out_dir, data_hash)
+    key, _ = cache_key(spec, nb_path, values, data_hash, fmts, stem)
+    return _unchanged(spec, values, out, manifest_name, key, data_hash)
+
+
+def _lib_versions() -> dict[str, str | None]:
+    """Installed versions of the libraries outputs depend on (metadata only: no imports)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out: dict[str, str | None] = {"python": ".".join(map(str, sys.version_info[:3]))}
+    for dist in ("pandas", "altair", "vl-convert-python", "papermill", "nbconvert", "weasyprint", "nbformat"):
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:
+            out[dist] = None
+    return out
