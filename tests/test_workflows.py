@@ -339,3 +339,13 @@ def test_mutations_change_the_workflow():
             wf = copy.deepcopy(load(path))
             mutate(wf)
             assert json.dumps(wf, sort_keys=True, default=str) != original, name
+
+
+def test_brief_workflow_compares_with_the_published_brief():
+    """CI builds start with an empty reports/: the published snapshots are fetched first, so the
+    published 'What changed' compares with what readers last saw."""
+    runs = [s.get("run", "") for s in _steps(load(BRIEF)["jobs"]["build"])]
+    fetch = next(i for i, r in enumerate(runs) if "scripts/fetch_snapshots.py" in r)
+    build = next(i for i, r in enumerate(runs) if "coalition-report build" in r)
+    assert fetch < build and "reports" in runs[fetch]
+    assert (ROOT / "scripts" / "fetch_snapshots.py").is_file()
