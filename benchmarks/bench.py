@@ -241,8 +241,8 @@ def case_h(bench: Bench, factors: list[int]) -> dict:
         fresh(dest, bench.cache)
         wall, peak = run([str(BIN / "coalition-report"), "build", "--data", str(data), "--out", str(dest),
                           "--force"], env=bench.env, timeout=3600)
-        html = next(dest.glob("*.html")).stat().st_size
-        pdf = next(dest.glob("*.pdf")).stat().st_size
+        html = (dest / "coalition-brief.html").stat().st_size
+        pdf = (dest / "coalition-brief.pdf").stat().st_size
         out[f"x{k}"] = {"rows": rows, "wall_s": wall, "peak_mib": peak, "html_bytes": html, "pdf_bytes": pdf}
         shutil.rmtree(data, ignore_errors=True)
     return out

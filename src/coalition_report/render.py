@@ -1885,17 +1885,21 @@ def cache_key(spec: NotebookSpec, nb_path: Path, values: Mapping[str, Any], data
     date is never later than today). The code key leaves out the notebook's Markdown cells and
     the formats: an execution is reusable across Markdown edits.
     """
-    import nbformat
+    # plain JSON, not nbformat: an unchanged rebuild should not pay for importing it
+    nb = json.loads(nb_path.read_text(encoding="utf-8"))
 
-    nb = nbformat.read(str(nb_path), as_version=4)
-    code = [[c.source, sorted(c.metadata.get("tags", []))] for c in nb.cells if c.cell_type == "code"]
+    def text(src: Any) -> str:
+        return "".join(src) if isinstance(src, list) else str(src)
+
+    code = [[text(c.get("source", "")), sorted(c.get("metadata", {}).get("tags", []))]
+            for c in nb.get("cells", []) if c.get("cell_type") == "code"]
     params = dict(values)
     if params.get("compare_to"):
         path = Path(params["compare_to"])
         params["compare_to"] = _sha256_file(path) if path.is_file() else f"missing:{path}"
     common = {"package": hash_directory(config.PACKAGE_DIR), "versions": _lib_versions(), "params": params,
               "data": data_hash, "today": date.today().isoformat() if not values.get("as_of") else None,
-              "kernel": nb.metadata.get("kernelspec", {}).get("name"), "notebook": spec.name}
+              "kernel": nb.get("metadata", {}).get("kernelspec", {}).get("name"), "notebook": spec.name}
     def digest(obj: Any) -> str:
         return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
 
