@@ -42,23 +42,27 @@ def test_as_of_is_a_knowledge_cut_off_for_sources(valid_dir):
     assert ds.actors["gdp_usd"].isna().all()  # the fixture's GDP cites kiel-r28
 
 
-def test_a_record_needs_a_source_published_by_the_date(tmp_path, valid_dir):
+def _with_sources(valid_dir, tmp_path, old: str, new: str):
+    """A copy of the valid fixture with one edit to sources.csv."""
     pkg = tmp_path / "p"
     shutil.copytree(valid_dir, pkg)
     src = (pkg / "sources.csv").read_text()
-    (pkg / "sources.csv").write_text(src.replace("London,https://example.org/a,,2025-03-02",
-                                                 "London,https://example.org/a,,2025-03-08"))
+    assert old in src
+    (pkg / "sources.csv").write_text(src.replace(old, new))
+    return pkg
+
+
+def test_a_record_needs_a_source_published_by_the_date(tmp_path, valid_dir):
+    pkg = _with_sources(valid_dir, tmp_path, "London,https://example.org/a,,2025-03-02",
+                        "London,https://example.org/a,,2025-03-08")
     early = load_data(pkg, as_of="2025-03-07")
     assert early.meetings.empty and early.positions.empty  # every row cites ref-001, published 03-08
     assert len(load_data(pkg, as_of="2025-03-08").meetings) == 1
 
 
 def test_after_the_kiel_release_the_whole_release_counts(tmp_path, valid_dir):
-    pkg = tmp_path / "p"
-    shutil.copytree(valid_dir, pkg)
-    src = (pkg / "sources.csv").read_text()
-    (pkg / "sources.csv").write_text(src.replace("Tracker R28,https://www.kielinstitut.de/,,2026,",
-                                                 "Tracker R28,https://www.kielinstitut.de/,,2025-03-12,"))
+    pkg = _with_sources(valid_dir, tmp_path, "Tracker R28,https://www.kielinstitut.de/,,2026,",
+                        "Tracker R28,https://www.kielinstitut.de/,,2025-03-12,")
     before = load_data(pkg, as_of="2025-03-11")
     after = load_data(pkg, as_of="2025-03-12")
     assert before.kiel_reconstructed and not after.kiel_reconstructed

@@ -177,11 +177,6 @@ def table(frame: Any, caption: str | None = None, *, source: str | Iterable[str]
     ``align``: column -> ``"left" | "right" | "center"``; ``index``: show the index as the
     first column (default: when it is not a plain 0..n-1 range).
     """
-    import pandas as pd
-
-    base = frame.data if hasattr(frame, "data") and hasattr(frame, "to_html") else frame
-    if index is None:
-        index = not (isinstance(base.index, pd.RangeIndex) and base.index.name is None)
     return Table(frame, caption=caption, source_note=cite(source, ds) if source is not None else None,
                  formats=formats, align=align, index=index)
 

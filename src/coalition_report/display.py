@@ -237,8 +237,9 @@ class Table:
         numbers, no decimals when every value in a float column is whole, else two.
     align : mapping, optional
         Column -> ``"left" | "right" | "center"``. Numbers are right-aligned by default.
-    index : bool
-        Show the index as row headers (default ``False``).
+    index : bool or None
+        Show the index as row headers (default ``False``); ``None``: when it is not a plain
+        unnamed 0..n-1 range (what a displayed DataFrame gets).
     """
 
     frame: Any
@@ -246,9 +247,16 @@ class Table:
     source_note: str | None
     formats: Mapping[str, str | Callable[[Any], str]] | None = None
     align: Mapping[str, str] | None = None
-    index: bool = False
+    index: bool | None = False
 
     def __post_init__(self) -> None:
+        import pandas as pd
+
+        if self.index is None:
+            idx = _frame_of(self.frame).index
+            self.index = not (isinstance(idx, pd.RangeIndex) and idx.name is None)
+        if self.caption is None and _is_styler(self.frame) and getattr(self.frame, "caption", None):
+            self.caption = str(self.frame.caption)  # the Styler's own caption
         _require_text(self.caption, "Table", "caption", optional=True)
         _require_text(self.source_note, "Table", "source_note", optional=True)
         for col, how in (self.align or {}).items():
@@ -314,14 +322,11 @@ class Table:
         return "".join(out)
 
     def _styler_html(self) -> str:
-        # A stable table id keeps outputs byte-identical between builds (pandas picks a random
-        # one); the Styler's own caption is used when none was given here.
+        # A stable table id keeps outputs byte-identical between builds (pandas picks a random one).
         styler = self.frame
         digest = hashlib.sha256(styler.data.to_json(date_format="iso").encode()).hexdigest()[:10]
         if self.caption:
             styler = styler.set_caption(self.caption)
-        elif getattr(styler, "caption", None):
-            self.caption = str(styler.caption)
         return styler.to_html(table_uuid=f"s{digest}") + "\n"
 
     def payload(self) -> dict:
@@ -463,15 +468,15 @@ def format_date(value: str | None) -> str:
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
-def _strip_control(text: str) -> str:
-    """``text`` without control characters (see :data:`_CONTROL_CHARS`)."""
+def strip_control(text: str) -> str:
+    """``text`` without control characters, tab and line breaks kept (see :data:`_CONTROL_CHARS`)."""
     return _CONTROL_CHARS.sub("", text)
 
 
 def _without_controls(node: Any) -> Any:
     """A JSON value with control characters removed from every string (keys too)."""
     if isinstance(node, str):
-        return _strip_control(node)
+        return strip_control(node)
     if isinstance(node, dict):
         return {_without_controls(k): _without_controls(v) for k, v in node.items()}
     if isinstance(node, list):
@@ -482,7 +487,7 @@ def _without_controls(node: Any) -> Any:
 def _esc(text: Any) -> str:
     """Text as inert HTML: ``<``, ``>``, ``&`` and quotes escaped, control characters removed.
     Markdown syntax (``**vote**``) stays literal text: nothing here reads Markdown."""
-    return html.escape(_strip_control(str(text)), quote=True)
+    return html.escape(strip_control(str(text)), quote=True)
 
 
 _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -501,7 +506,7 @@ def source_note_html(note: str | None) -> str:
 
 def linkify(text: str) -> str:
     """Escape ``text`` and turn bare http(s) URLs into links (class ``url`` lets long ones wrap)."""
-    text = _strip_control(str(text))
+    text = strip_control(str(text))
     out, pos = [], 0
     for m in _URL.finditer(text):
         out.append(_esc(text[pos:m.start()]))
@@ -638,11 +643,6 @@ def escape_markdown(text: str) -> str:
     return _MD_SPECIAL.sub(lambda m: "\\" + m.group(1), text)
 
 
-def strip_control(text: str) -> str:
-    """``text`` without control characters (tab and line breaks kept)."""
-    return _strip_control(text)
-
-
 def bullets(lines: list[str | Sequence[str]]) -> Markdown:
     """A bulleted list of text; data is never read as Markdown or HTML.
 
@@ -722,11 +722,7 @@ def _chart_renderer(spec: dict, **metadata: Any) -> dict:
 
 
 def _frame_bundle(obj: Any, include=None, exclude=None) -> dict:
-    import pandas as pd
-
-    frame = _frame_of(obj)
-    index = not (isinstance(frame.index, pd.RangeIndex) and frame.index.name is None)
-    return Table(obj, caption=None, source_note=None, index=index)._repr_mimebundle_()
+    return Table(obj, caption=None, source_note=None, index=None)._repr_mimebundle_()
 
 
 def enable_display(ip: Any = None) -> None:

@@ -1170,23 +1170,12 @@ def _write_pdf(print_html: str, target: Path, base_dir: Path) -> None:
 # ============================================================================================
 _LIBS = (("python", None), ("pandas", "pandas"), ("altair", "altair"),
          ("vl-convert", "vl-convert-python"), ("papermill", "papermill"),
-         ("nbconvert", "nbconvert"), ("weasyprint", "weasyprint"))
+         ("nbconvert", "nbconvert"), ("weasyprint", "weasyprint"), ("nbformat", "nbformat"))
 
 
-def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for label, dist in _LIBS:
-        if dist is None:
-            out[label] = ".".join(map(str, sys.version_info[:3]))
-            continue
-        try:
-            out[label] = version(dist)
-        except PackageNotFoundError:
-            out[label] = None
-    out["vega-lite"] = _display.vl_version()
-    return out
+def _versions() -> dict[str, str | None]:
+    """The manifest's versions: the libraries plus the Vega-Lite version charts are made for."""
+    return {**_lib_versions(), "vega-lite": _display.vl_version()}
 
 
 def _display_path(path: Path) -> str:
@@ -2022,10 +2011,13 @@ def _lib_versions() -> dict[str, str | None]:
     """Installed versions of the libraries outputs depend on (metadata only: no imports)."""
     from importlib.metadata import PackageNotFoundError, version
 
-    out: dict[str, str | None] = {"python": ".".join(map(str, sys.version_info[:3]))}
-    for dist in ("pandas", "altair", "vl-convert-python", "papermill", "nbconvert", "weasyprint", "nbformat"):
+    out: dict[str, str | None] = {}
+    for label, dist in _LIBS:
+        if dist is None:
+            out[label] = ".".join(map(str, sys.version_info[:3]))
+            continue
         try:
-            out[dist] = version(dist)
+            out[label] = version(dist)
         except PackageNotFoundError:
-            out[dist] = None
+            out[label] = None
     return out

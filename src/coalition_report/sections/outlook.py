@@ -7,12 +7,10 @@ written on or before its date, or says plainly that none had been written by the
 
 from __future__ import annotations
 
-import pandas as pd
-
 from .. import analysis as an
 from ..cite import source_note
 from ..data import Dataset
-from ..display import Markdown, bullets, strong
+from ..display import Markdown, bullets, source_note_html, strong
 from ..fmt import fmt_date
 
 __all__ = ["outlook"]
@@ -39,9 +37,4 @@ def outlook(ds: Dataset) -> Markdown:
     every = [i for r in entry.to_dict("records") for i in _ids(r) if i in known]
     md = bullets(lines)
     note = source_note(ds, list(dict.fromkeys(every)))
-    return Markdown(md.text + "\n\n" + note, md.html + f'<p class="source-note">{_esc(note)}</p>')
-
-
-def _esc(text: str) -> str:
-    import html
-    return html.escape(text, quote=True)
+    return Markdown(md.text + "\n\n" + note, md.html + f'<p class="source-note">{source_note_html(note)}</p>')
