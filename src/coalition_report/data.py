@@ -49,6 +49,9 @@ Undated = Literal["include", "exclude"]
 DATE_COLUMNS = {
     "meetings": "date", "contributions": "date", "positions": "date", "events": "date",
     "claims": "date", "aid_announcements": "date", "aid_activities": "date",
+    # evidence tables (force generation, opinion, context)
+    "force_pledges": "date", "force_estimates": "date", "polls": "date", "statements": "date",
+    "approvals": "date", "financing": "date",
 }
 _PANDAS_TYPES = {"integer": "Int64", "number": "float64", "boolean": "boolean", "string": "string"}
 
@@ -221,7 +224,9 @@ def load_data(data_dir: str | Path | None = None, *, as_of: str | date | None = 
 
 #: Tables whose rows are dated facts: (date column, the column naming their source).
 _DATED = {"meetings": "date", "contributions": "date", "positions": "date", "events": "date",
-          "claims": "date", "aid_announcements": "date", "outlook": "date"}
+          "claims": "date", "aid_announcements": "date", "outlook": "date",
+          "force_pledges": "date", "force_estimates": "date", "polls": "date", "statements": "date",
+          "approvals": "date", "financing": "date"}
 
 
 def _period_end(text: str) -> pd.Timestamp | None:
