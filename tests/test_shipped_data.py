@@ -168,6 +168,13 @@ TEXT_FIELDS = {
     "claims": ["statement", "quote"],
     "aid_announcements": ["description"],
     "outlook": ["question", "text"],
+    # evidence tables (force generation, opinion, context)
+    "force_pledges": ["conditions", "as_reported"],
+    "force_estimates": ["scenario", "description"],
+    "polls": ["question", "note"],
+    "statements": ["summary", "quote"],
+    "approvals": ["as_reported", "quote"],
+    "financing": ["description"],
 }
 # A later year is fine only where the text states a plan or a name known on the row's date.
 # (table, row id, text as matched): why it may name a later period.

@@ -34,6 +34,11 @@ from .sections.profile import (chart_country_aid, profile_summary, table_attenda
                                table_statements)
 from .sections.summary import data_coverage_text, key_figures, summary_bullets
 from .style import color_scale, palette
+# evidence sections (force generation, public opinion, context)
+from .sections.context import (context_summary, table_approvals, table_eu_role, table_financing,
+                               table_russia_position, table_us_backstop)
+from .sections.forces import chart_force_estimates, chart_force_pledges, table_force_estimates, table_force_pledges
+from .sections.opinion import chart_polls, table_polls
 
 #: What the notebooks call.
 __all__ = [
@@ -54,6 +59,11 @@ __all__ = [
     # country profile
     "profile_summary", "table_roles", "table_attendance", "chart_country_aid", "table_country_aid",
     "table_statements",
+    # evidence: force generation, public opinion, context
+    "chart_force_pledges", "chart_force_estimates", "table_force_pledges", "table_force_estimates",
+    "chart_polls", "table_polls",
+    "context_summary", "table_us_backstop", "table_russia_position", "table_approvals", "table_financing",
+    "table_eu_role",
 ]
 
 #: The dataset of the last ``setup``/``setup_profile``: ``figure``/``table``/``cite`` resolve

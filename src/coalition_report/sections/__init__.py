@@ -10,6 +10,9 @@
 ``outlook``    the analysts' dated outlook (newest written by the as-of date)
 ``methods``    definitions, coverage, Kiel's method, exchange rates, build info, references
 ``profile``    one state's profile
+``forces``     force generation: pledges by state, published estimates of need
+``opinion``    public opinion: polls on sending troops and on aid
+``context``    US backstop, Russia's position, approvals, financing, the EU's role
 =============  ==============================================================
 
 Every function takes the dataset first and, as keyword arguments with house defaults, what an
@@ -18,5 +21,7 @@ order, top-n, titles. The notebooks call them through ``coalition_report.brief``
 """
 
 from . import aid, article, changes, membership, methods, outlook, positions, profile, summary
+from . import context, forces, opinion
 
-__all__ = ["aid", "article", "changes", "membership", "methods", "outlook", "positions", "profile", "summary"]
+__all__ = ["aid", "article", "changes", "membership", "methods", "outlook", "positions", "profile", "summary",
+           "context", "forces", "opinion"]
