@@ -197,3 +197,19 @@ def test_no_russian_state_media_source_for_another_state():
         for r in _rows(name):
             if r["source_id"] in media:
                 assert r.get("actor_id") == "RUS", (name, r)
+
+
+@pytest.mark.parametrize("country", ["EST", "DEU", "GBR", "ISL"])
+def test_country_filters_keep_only_that_states_rows(full, country):
+    ds = _at(full, None)
+    names = {r["actor_id"]: r["name"] for r in _rows("actors")}
+    for fn, table, col in ((lambda: forces.table_force_pledges(ds, country), "force_pledges", "State"),
+                           (lambda: context.table_approvals(ds, country), "approvals", "State"),
+                           (lambda: opinion.table_polls(ds, country=country), "polls", "Country")):
+        frame = fn().frame
+        expected = [r for r in _known_by(table, None) if r["actor_id"] == country]
+        if expected:
+            assert set(frame[col]) == {names[country]} and len(frame) == len(expected)
+        else:
+            assert list(frame.columns) == ["Note"]
+

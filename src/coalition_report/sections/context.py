@@ -84,9 +84,13 @@ def table_russia_position(ds: Dataset, *, caption: str = "Russia's position: dat
     return _statement_table(ds, "RUS", "russia_position", caption, "Russian statement")
 
 
-def table_approvals(ds: Dataset, *, caption: str = "Mandate and national approvals a deployment needs") -> Table:
-    """Per state: which body must approve what, the status, the date it was stated, the source."""
+def table_approvals(ds: Dataset, country: str | None = None, *,
+                    caption: str = "Mandate and national approvals a deployment needs") -> Table:
+    """Per state: which body must approve what, the status, the date it was stated, the source
+    (``country``: one state's, for a country profile)."""
     a = _frame(ds, "approvals")
+    if country and len(a):
+        a = a[a["actor_id"] == country]
     if a.empty:
         return _empty(ds, "national approval requirement", caption)
     a["state"] = a["actor_id"].map(_names(ds)).fillna(a["actor_id"])

@@ -174,9 +174,13 @@ def chart_force_estimates(ds: Dataset, *, color: str | None = None, title: str |
                                           "only to the month is shown as that month"))
 
 
-def table_force_pledges(ds: Dataset, *, caption: str = "What each state has said it would contribute") -> Table:
-    """Every pledge stated by the as-of date: date, state, component, stated size, conditions, source."""
+def table_force_pledges(ds: Dataset, country: str | None = None, *,
+                        caption: str = "What each state has said it would contribute") -> Table:
+    """Every pledge stated by the as-of date: date, state, component, stated size, conditions, source
+    (``country``: one state's, for a country profile)."""
     p = pledges(ds)
+    if country:
+        p = p[p["actor_id"] == country]
     if p.empty:
         return Table(pd.DataFrame({"Note": [f"No contribution to the force had been stated by "
                                             f"{fmt_date(an.cutoff(ds))}"]}),

@@ -114,11 +114,14 @@ def chart_polls(ds: Dataset, topic: str = "troops", *, colors: Mapping[str, str]
         ds, top_sources(shown["source_id"], 8), extra + "A share the source does not give is left out, not estimated"))
 
 
-def table_polls(ds: Dataset, topic: str | None = None, *,
+def table_polls(ds: Dataset, topic: str | None = None, *, country: str | None = None,
                 caption: str = "Polls on sending troops to Ukraine and on aid") -> Table:
     """Every poll published by the as-of date: country, pollster, sponsor, fieldwork, sample,
-    question and shares (``topic`` restricts to ``"troops"`` or ``"aid"``)."""
+    question and shares (``topic`` restricts to ``"troops"`` or ``"aid"``; ``country`` to one
+    state's polls, for a country profile)."""
     p = poll_rows(ds, topic)
+    if country and len(p):
+        p = p[p["actor_id"] == country]
     if p.empty:
         return Table(pd.DataFrame({"Note": [f"No poll recorded by {fmt_date(an.cutoff(ds))}"]}), caption=caption,
                      source_note=source_note(ds, []))
