@@ -149,11 +149,13 @@ def test_pledge_chart_title_counts_states_and_the_estimate_range(full, as_of):
     assert len(values) == len({(r["actor_id"], r["component"]) for r in pledges})
 
 
-def test_poll_chart_title_counts_polls_where_support_outweighs_opposition(full):
-    rows = [r for r in _known_by("polls", None) if r["topic"] == "troops" and r["support_pct"] and r["oppose_pct"]]
+@pytest.mark.parametrize("topic, what", [("troops", "sending troops"), ("aid", "increasing aid")])
+def test_poll_chart_title_counts_polls_where_support_outweighs_opposition(full, topic, what):
+    rows = [r for r in _known_by("polls", None) if r["topic"] == topic and r["support_pct"] and r["oppose_pct"]]
+    assert rows
     more = sum(float(r["support_pct"]) > float(r["oppose_pct"]) for r in rows)
-    title = opinion.chart_polls(_at(full, None)).chart.to_dict()["title"]["text"]
-    assert title == (f"Support for sending troops outweighed opposition in {more} of {len(rows)} polls that give "
+    title = opinion.chart_polls(_at(full, None), topic).chart.to_dict()["title"]["text"]
+    assert title == (f"Support for {what} outweighed opposition in {more} of {len(rows)} polls that give "
                      "both shares")
 
 

@@ -71,7 +71,7 @@ def chart_polls(ds: Dataset, topic: str = "troops", *, colors: Mapping[str, str]
     shown = p[p[list(_ANSWERS)].notna().any(axis=1)] if len(p) else p
     both = shown.dropna(subset=["support_pct", "oppose_pct"]) if len(shown) else shown
     more = int((both["support_pct"] > both["oppose_pct"]).sum()) if len(both) else 0
-    what = "sending troops" if topic == "troops" else topic
+    what = {"troops": "sending troops", "aid": "increasing aid"}.get(topic, topic)
     heading = title or (f"Support for {what} outweighed opposition in {more} of {len(both)} polls that give both "
                         f"shares" if len(both) else f"Polls on {what}")
     if shown.empty:
@@ -97,7 +97,7 @@ def chart_polls(ds: Dataset, topic: str = "troops", *, colors: Mapping[str, str]
         end="sum(pct)", groupby=["label"], sort=[alt.SortField("order")]).transform_filter(alt.datum.pct >= 6)
     chart = (bars + labels).properties(width=WIDTH - 330, height=alt.Step(20), title=alt.Title(
         heading, subtitle="Each bar is one poll in one country, labelled with its fieldwork dates; shares as published"))
-    alt_text = "Polls on sending troops: " + "; ".join(
+    alt_text = f"Polls on {what}: " + "; ".join(
         f"{r.label}: " + ", ".join(f"{lab.lower()} {getattr(r, col):.0f}%" for col, lab in _ANSWERS.items()
                                    if pd.notna(getattr(r, col))) for r in shown.itertuples()) + "."
     values = pd.DataFrame({"Country": shown["country"], "Pollster": shown["pollster"], "Fieldwork": shown["when"],
