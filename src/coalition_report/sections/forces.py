@@ -118,7 +118,7 @@ def chart_force_pledges(ds: Dataset, *, components: Sequence[str] | None = None,
     open_ = base.mark_square(size=150, color=fill, filled=False, strokeWidth=2).transform_filter(alt.datum.size == "")
     chart = (dots + open_).properties(
         width=WIDTH - 260, height=alt.Step(18), title=alt.Title(
-            heading.split("; ") if len(heading) > 70 else heading, subtitle=["A square: the state has said it would contribute this component; filled where the",
+            heading.replace("; ", ";\n").split("\n") if len(heading) > 70 else heading, subtitle=["A square: the state has said it would contribute this component; filled where the",
                                "source states a size (sizes in the values table)"]))
     counts = {COMPONENTS[c]: int(cells.loc[cells["component"] == c, "state"].nunique()) for c in order}
     parts = ", ".join(f"{k.lower()} {v}" for k, v in counts.items() if v)
