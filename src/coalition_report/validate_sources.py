@@ -90,6 +90,11 @@ def _no_original(src: dict[str, Any]) -> bool:
     return src.get("tier") == "copy" and NO_ORIGINAL in (src.get("note") or "").lower()
 
 
+def _own_voice(src: dict[str, Any], actor: str) -> bool:
+    """State media (or a copy of it) owned by the very state the row is about: rule (a) allows it."""
+    return src.get("tier") in _OWNER_MEDIA and bool(actor) and src.get("owner_state") == actor
+
+
 def _actor(table: str, row: dict[str, Any]) -> str:
     return (row.get("donor_id") if table == "aid_announcements" else row.get("actor_id")) or ""
 
@@ -129,7 +134,8 @@ def source_quality(tables: dict[str, ParsedTable]) -> SourceQuality:
             ids = [s for s in row_sources(row) if s in src]
             a = actors.get(row.get("actor_id"))
             if ids and a is not None and a.get("actor_type") == "state" \
-                    and all(src[s].get("tier") in WEAK_TIERS for s in ids) and all(_no_original(src[s]) for s in ids):
+                    and all(src[s].get("tier") in WEAK_TIERS and not _own_voice(src[s], row["actor_id"]) for s in ids) \
+                    and all(_no_original(src[s]) for s in ids):
                 q.own_position_accepted.append((t.path, line, row["actor_id"], ";".join(ids)))
     return q
 
@@ -200,7 +206,8 @@ def check_sources(tables: dict[str, ParsedTable], problems: list[Problem]) -> No
             ids = [s for s in row_sources(r) if s in src]
             a = actors.get(r["actor_id"])
             if ids and a is not None and a.get("actor_type") == "state" \
-                    and all(src[s].get("tier") in WEAK_TIERS for s in ids) and not all(_no_original(src[s]) for s in ids):
+                    and all(src[s].get("tier") in WEAK_TIERS and not _own_voice(src[s], r["actor_id"]) for s in ids) \
+                    and not all(_no_original(src[s]) for s in ids):
                 add(path, ln, "source_id", ";".join(ids), "own-position-weak",
                     f"{r['actor_id']}'s own position or offer rests only on weak sources "
                     f"({', '.join(src[s].get('tier') for s in ids)}): it needs an official, record or press source "
