@@ -43,9 +43,9 @@ from .errors import Problem
 from .validate_rules import Rules, check_keys
 from .validate_sources import check_sources
 from .validate_spec import (  # noqa: F401  (re-exported: the public API stays in this module)
-    _CONTROL, _FALSE, _FORMULA_START, _INT64, _RESOURCE_NAME, _SUPPORTED_CONSTRAINTS, _TRUE, _WHY_DATES, _X_CODES,
+    CONTROL_CHARS, FALSE_VALUES, FORMULA_START, INT64, RESOURCE_NAME, SUPPORTED_CONSTRAINTS, TRUE_VALUES, WHY_DATES, X_CODES,
     DISPLAY_CURRENCIES, EXPECTED_ENUMS, EXPECTED_FIELDS, EXPECTED_FOREIGN_KEYS, EXPECTED_KEYS, NEEDS_ROWS,
-    OPTIONAL_RESOURCES, PLAUSIBLE, SUPPORTED_TYPES, ParsedPackage, ParsedTable, _known_country, _known_currency)
+    OPTIONAL_RESOURCES, PLAUSIBLE, SUPPORTED_TYPES, ParsedPackage, ParsedTable, known_country, known_currency)
 
 __all__ = ["ParsedPackage", "parse_package", "read_descriptor", "EXPECTED_FIELDS", "OPTIONAL_RESOURCES", "NEEDS_ROWS",
            "PLAUSIBLE", "DISPLAY_CURRENCIES"]
@@ -194,7 +194,7 @@ class _DescriptorChecker:
         items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
         for key, value in items:
             for text in (key, value):
-                if isinstance(text, str) and _CONTROL.search(text):
+                if isinstance(text, str) and CONTROL_CHARS.search(text):
                     self.add(path + (key,), None, text, "control-char", _control_message(text))
                     break
             else:
@@ -206,7 +206,7 @@ class _DescriptorChecker:
             self.add(where, None, None, "resource", f"resource #{i + 1} is not a JSON object")
             return
         name = res.get("name")
-        if not isinstance(name, str) or not _RESOURCE_NAME.fullmatch(name):
+        if not isinstance(name, str) or not RESOURCE_NAME.fullmatch(name):
             self.add(where + ("name",), None, name, "resource",
                      f"resource #{i + 1} needs a 'name' of lower-case letters, digits, '-', '_' or '.'")
             return
@@ -222,7 +222,7 @@ class _DescriptorChecker:
             ok = False
         else:
             p = PurePosixPath(path)
-            if p.is_absolute() or ".." in p.parts or "\\" in path or ":" in path or _CONTROL.search(path):
+            if p.is_absolute() or ".." in p.parts or "\\" in path or ":" in path or CONTROL_CHARS.search(path):
                 self.add(where + ("path",), None, path, "resource-path",
                          "path must be a relative file path inside the data folder")
                 ok = False
@@ -266,7 +266,7 @@ class _DescriptorChecker:
         """The parsed field; a plain-text fallback when its definition is unusable (reported, and
         the resource marked broken); None when it has no usable name."""
         if not isinstance(f, dict) or not isinstance(f.get("name"), str) or not f["name"] \
-                or _CONTROL.search(f["name"]):
+                or CONTROL_CHARS.search(f["name"]):
             self.add(where, res, None, "field", f"field #{where[-1] + 1} of {res!r} needs a 'name' (text)")
             return None
         name = f["name"]
@@ -292,9 +292,9 @@ class _DescriptorChecker:
                      "only the default format is supported (dates are YYYY-MM-DD)")
             return self._fallback(res, name)
         out = _Field(res, name, ftype, x_code=f.get("x-code"))
-        if out.x_code is not None and out.x_code not in _X_CODES:
+        if out.x_code is not None and out.x_code not in X_CODES:
             self.add(where + ("x-code",), col, str(out.x_code), "field",
-                     f"x-code must be one of {', '.join(_X_CODES)}")
+                     f"x-code must be one of {', '.join(X_CODES)}")
             return self._fallback(res, name)
         cons = f.get("constraints", {})
         if not isinstance(cons, dict):
@@ -309,9 +309,9 @@ class _DescriptorChecker:
                      message)
 
         for key in cons:
-            if key not in _SUPPORTED_CONSTRAINTS:
+            if key not in SUPPORTED_CONSTRAINTS:
                 bad(key, f"constraint {key!r} is not supported by this validator and would be ignored; "
-                         f"supported: {', '.join(sorted(_SUPPORTED_CONSTRAINTS))}")
+                         f"supported: {', '.join(sorted(SUPPORTED_CONSTRAINTS))}")
         req = cons.get("required", False)
         if not isinstance(req, bool):
             bad("required", "required must be true or false")
@@ -452,7 +452,7 @@ class _DescriptorChecker:
 # cell parsing
 
 def _control_message(raw: str) -> str:
-    ch = _CONTROL.search(raw).group()
+    ch = CONTROL_CHARS.search(raw).group()
     name = {"\x00": "NUL", "\x1b": "ESC", "\x7f": "DEL", "\ufeff": "byte-order mark"}.get(ch, "")
     return (f"control character U+{ord(ch):04X}{' (' + name + ')' if name else ''} is not allowed in text: "
             "remove it (only tab and line breaks are kept)")
@@ -464,7 +464,7 @@ def _parse_cell(raw: str, spec: _Field) -> tuple[Any, str | None, str | None]:
         if spec.required:
             return None, "required", "a value is required"
         return None, None, None
-    if _CONTROL.search(raw):
+    if CONTROL_CHARS.search(raw):
         return None, "control-char", _control_message(raw)
     if raw != raw.strip():
         return None, "whitespace", "leading or trailing whitespace"
@@ -472,7 +472,7 @@ def _parse_cell(raw: str, spec: _Field) -> tuple[Any, str | None, str | None]:
     value: Any = raw
     try:
         if ftype == "string":
-            if raw[0] in _FORMULA_START:
+            if raw[0] in FORMULA_START:
                 return None, "formula", (f"text starting with {raw[0]!r} runs as a formula when the CSV is opened "
                                          "in a spreadsheet (CSV injection): rephrase it to start with a letter "
                                          "or digit")
@@ -480,16 +480,16 @@ def _parse_cell(raw: str, spec: _Field) -> tuple[Any, str | None, str | None]:
             if not re.fullmatch(r"-?\d+", raw):
                 raise ValueError
             value = int(raw)
-            if not -_INT64 < value < _INT64:
+            if not -INT64 < value < INT64:
                 return None, "range", "integer out of range (more than 18 digits)"
         elif ftype == "number":
             value = float(raw)
             if not math.isfinite(value):
                 raise ValueError
         elif ftype == "boolean":
-            if raw not in _TRUE | _FALSE:
+            if raw not in TRUE_VALUES | FALSE_VALUES:
                 return None, "type", "expected boolean 'true' or 'false'"
-            value = raw in _TRUE
+            value = raw in TRUE_VALUES
         elif ftype == "date":
             if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
                 raise ValueError
@@ -512,11 +512,11 @@ def _parse_cell(raw: str, spec: _Field) -> tuple[Any, str | None, str | None]:
         return None, "range", f"maximum is {spec.maximum}"
     if spec.date_window is not None and not spec.date_window[0] <= value <= spec.date_window[1]:
         lo, hi = spec.date_window
-        why = _WHY_DATES.get(str(lo), "outside the plausible window")
+        why = WHY_DATES.get(str(lo), "outside the plausible window")
         return None, "plausible-date", f"{spec.name} must be from {lo} to {hi}: {why}"
-    if spec.x_code == "country-alpha3" and not _known_country(raw):
+    if spec.x_code == "country-alpha3" and not known_country(raw):
         return None, "iso-country", "not an ISO 3166-1 alpha-3 country code"
-    if spec.x_code == "currency" and not _known_currency(raw):
+    if spec.x_code == "currency" and not known_currency(raw):
         return None, "iso-currency", "not an ISO 4217 currency code"
     return value, None, None
 

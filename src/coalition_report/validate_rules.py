@@ -11,8 +11,8 @@ from datetime import date
 from typing import Any
 
 from .errors import Problem
-from .validate_spec import (DISPLAY_CURRENCIES, NEEDS_ROWS, PLAUSIBLE, ParsedTable, _known_country,
-                            _known_currency)
+from .validate_spec import (DISPLAY_CURRENCIES, NEEDS_ROWS, PLAUSIBLE, ParsedTable, known_country,
+                            known_currency)
 
 def check_keys(specs: dict[str, dict[str, Any]], tables: dict[str, ParsedTable], problems: list[Problem]) -> None:
     index: dict[tuple[str, tuple[str, ...]], set[tuple]] = {}
@@ -135,7 +135,7 @@ class Rules:
             if r["actor_type"] == "state":
                 if r["iso3"] != r["actor_id"]:
                     add(path, ln, "iso3", r["iso3"], "state-iso3", "a state's iso3 must equal its actor_id")
-                if not _known_country(r["actor_id"]):
+                if not known_country(r["actor_id"]):
                     add(path, ln, "actor_id", r["actor_id"], "iso-country",
                         "a state's actor_id must be an ISO 3166-1 alpha-3 code")
             elif r["iso3"]:
@@ -175,7 +175,7 @@ class Rules:
         for path, r, ln in self.each("claims"):
             if r["value"] is not None and not r["unit"]:
                 add(path, ln, "unit", None, "unit-required", "a value needs its unit")
-            if r["unit"] and _is_currency_like(r["unit"]) and not _known_currency(r["unit"]):
+            if r["unit"] and _is_currency_like(r["unit"]) and not known_currency(r["unit"]):
                 add(path, ln, "unit", r["unit"], "iso-currency", "not an ISO 4217 currency code")
         # overlapping FX periods would make a conversion ambiguous
         spans: dict[str, list[tuple]] = {}

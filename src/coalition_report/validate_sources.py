@@ -17,7 +17,7 @@ from typing import Any
 
 from .errors import Problem
 from .validate_rules import Rules
-from .validate_spec import ParsedTable, _known_country
+from .validate_spec import ParsedTable, known_country
 
 __all__ = ["TIERS", "WEAK_TIERS", "STRONG_TIERS", "CITED_TABLES", "OWN_POSITION_TABLES", "FORCE_ROLES",
            "ROLE_STANCE_WINDOW_DAYS", "NO_TROOPS", "SourceQuality", "source_quality", "row_sources",
@@ -152,7 +152,7 @@ def stance_keyword_problem(row: dict[str, Any]) -> str | None:
             and not re.search(r"\b(?:naval|maritime|air|command|ships?|assets?)\b", text, re.IGNORECASE):
         return ("the summary says the actor sends no troops and names no asset or command it offers: "
                 "the rules code that neutral (or oppose, if it rejects the force)")
-    if topic == "ceasefire" and stance in ("support", "conditional") and not _CEASEFIRE.search(text):
+    if topic == "ceasefire" and stance == "support" and not _CEASEFIRE.search(text):
         return ("the summary names no ceasefire, truce or end of hostilities: a statement about talks or a "
                 "settlement only is neutral")
     if topic == "security_guarantees" and stance == "support" and not _OFFER.search(text):
@@ -189,7 +189,7 @@ def check_sources(tables: dict[str, ParsedTable], problems: list[Problem]) -> No
         if tier == "state_media" and not owner:
             add(path, ln, "owner_state", None, "state-media-owner",
                 "state media must name the state that owns it (owner_state, ISO 3166-1 alpha-3)")
-        if owner and (tier not in _OWNER_MEDIA or not re.fullmatch(r"[A-Z]{3}", owner) or not _known_country(owner)):
+        if owner and (tier not in _OWNER_MEDIA or not re.fullmatch(r"[A-Z]{3}", owner) or not known_country(owner)):
             add(path, ln, "owner_state", owner, "state-media-owner",
                 "owner_state is an ISO 3166-1 alpha-3 code, set only for state media or a copy of state media")
     if not src:

@@ -140,26 +140,26 @@ PLAUSIBLE: dict[str, Any] = {
         ("outlook", "date"): ("2025-01-01", "2030-12-31"),
     },
 }
-_WHY_DATES = {
+WHY_DATES = {
     "2025-01-01": "coalition events are dated from 2025 (the coalition first met in March 2025)",
     "2022-01-01": "aid, events and claims are dated from 2022 (the full-scale invasion)",
     "1999-01-01": "dates before the euro (1999) are not plausible in this package",
 }
 
 SUPPORTED_TYPES = ("string", "integer", "number", "boolean", "date")
-_X_CODES = ("country-alpha3", "currency")
-_SUPPORTED_CONSTRAINTS = {"required", "enum", "pattern", "minimum", "maximum", "minLength", "maxLength"}
-_TRUE = {"true"}
-_FALSE = {"false"}
-_INT64 = 2 ** 63
+X_CODES = ("country-alpha3", "currency")
+SUPPORTED_CONSTRAINTS = {"required", "enum", "pattern", "minimum", "maximum", "minLength", "maxLength"}
+TRUE_VALUES = {"true"}
+FALSE_VALUES = {"false"}
+INT64 = 2 ** 63
 
 #: Control characters refused in every cell: C0/C1 controls except tab, line feed and carriage
 #: return (multi-line cells, CRLF files), DEL, bidirectional embeddings/overrides/isolates (they
 #: reorder how text reads) and a byte-order mark inside the text.
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ufeff]")
+CONTROL_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ufeff]")
 #: First characters that make a spreadsheet evaluate a cell as a formula (CSV injection).
-_FORMULA_START = ("=", "+", "-", "@")
-_RESOURCE_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
+FORMULA_START = ("=", "+", "-", "@")
+RESOURCE_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
 
 
 
@@ -194,10 +194,10 @@ class ParsedPackage:
 
 
 @lru_cache(maxsize=4096)
-def _known_country(code: str) -> bool:
+def known_country(code: str) -> bool:
     return pycountry.countries.get(alpha_3=code) is not None
 
 
 @lru_cache(maxsize=4096)
-def _known_currency(code: str) -> bool:
+def known_currency(code: str) -> bool:
     return pycountry.currencies.get(alpha_3=code) is not None
