@@ -16,6 +16,12 @@ Exit 0 of ``coalition-report validate`` means the build can run, so this module 
   donor against GDP, date windows, counts;
 * that text is text: no control characters, no cell a spreadsheet would run as a formula.
 
+The checks live in four modules, one concern each: this one reads the descriptor and the CSV
+files (cells, types, constraints) and runs the rest; :mod:`.validate_spec` holds what the code
+relies on (the pinned fields, keys, enums and limits named above, re-exported here);
+:mod:`.validate_rules` the keys and cross-table rules; :mod:`.validate_sources` the curation rules
+of ``data/CURATION.md`` (source tiers, coding checked against the row's own text).
+
 Problems that only follow from another one are not repeated: a table missing a column, a table
 whose schema the code cannot use, or a table that could not be read to its end is not checked
 row by row by the cross-field rules, and foreign keys into it are not checked.
@@ -655,7 +661,7 @@ def _has_surrogates(text: str) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------
-# keys and cross-field rules
+# the whole package
 
 def parse_package(data_dir: Path) -> ParsedPackage:
     """Parse and validate every resource; never raises for bad data (problems are returned)."""
