@@ -35,14 +35,13 @@ import io
 import json
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 from json.decoder import scanstring
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import pycountry
 
 from .config import DESCRIPTOR_NAME
 from .errors import Problem
