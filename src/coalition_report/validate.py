@@ -42,7 +42,6 @@ from json.decoder import scanstring
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-
 from .config import DESCRIPTOR_NAME
 from .errors import Problem
 from .validate_rules import Rules, check_keys
