@@ -149,3 +149,86 @@ def test_pinned_schema_is_the_shipped_descriptor():
             f = shipped[res][name]
             assert f.get("type", "string") == ftype.rstrip("!"), (res, name)
             assert bool(f.get("constraints", {}).get("required")) == ftype.endswith("!"), (res, name)
+
+
+# ---------------------------------------------------------------------------------------------
+# curation rules (validate_sources): source tiers and coding against the row's own text
+
+def _pkg(tmp_path, valid_dir, **edits):
+    """A copy of the valid fixture with lines appended (``name=text``) to its CSV files."""
+    pkg = tmp_path / "pkg"
+    shutil.copytree(valid_dir, pkg)
+    for name, text in edits.items():
+        with open(pkg / f"{name}.csv", "a", encoding="utf-8") as f:
+            f.write(text)
+    return pkg
+
+
+_TASS = "tass-1,TASS,,https://tass.com/x,,2025-03-10,,,news,state_media,,,RUS,,\n"
+
+
+def test_state_media_may_support_only_its_own_state(tmp_path, valid_dir):
+    pkg = _pkg(tmp_path, valid_dir, sources=_TASS, positions=(
+        "rus-coalition-2025-03-10,RUS,2025-03-10,coalition_force,oppose,Rejects the force,,,tass-1,high\n"
+        "gbr-coalition-2025-03-10,GBR,2025-03-10,coalition_force,support,Offers troops,,,tass-1,high\n"))
+    [p] = [p for p in validate_data(pkg) if p.rule == "state-media-only"]
+    assert (p.file, p.line, p.column, p.value) == ("positions.csv", 5, "source_id", "tass-1")
+    assert "state media of RUS" in p.message and "about GBR" in p.message
+    # the Russian row on Russian state media is allowed; the British one is also its own weak position
+    assert [q.line for q in validate_data(pkg) if q.rule == "own-position-weak"] == [5]
+
+
+def test_a_copy_names_its_original(tmp_path, valid_dir):
+    pkg = _pkg(tmp_path, valid_dir, sources=(
+        "copy-1,Mirror host,,https://mirror.example/a,,2025-03-10,,,copy,copy,,,,,\n"
+        "copy-2,Mirror host,,https://mirror.example/b,,2025-03-10,,,copy,copy,Reuters,,,,\n"
+        "copy-3,Mirror host,,https://mirror.example/c,,2025-03-10,,,copy,copy,Reuters,,,,Original cannot be had: not in the stored pages\n"
+        "press-1,Some paper,,https://paper.example/a,,2025-03-10,,,news,press,Reuters,,,,\n"))
+    got = sorted((p.line, p.column, p.rule) for p in validate_data(pkg))
+    assert got == [(5, "original_publisher", "copy-original"), (5, "original_url", "copy-original"),
+                   (6, "original_url", "copy-original"), (8, "original_publisher", "copy-original")]
+
+
+def test_own_position_needs_a_non_weak_source(tmp_path, valid_dir):
+    pkg = _pkg(tmp_path, valid_dir, sources=(
+        "agg-1,Aggregator,,https://agg.example/a,,2025-03-10,,,aggregator,aggregator,,,,,\n"
+        "copy-3,Mirror host,,https://mirror.example/c,,2025-03-10,,,copy,copy,Reuters,,,,Original cannot be had: not stored\n"),
+        contributions=("fra-2025-03-10,FRA,2025-03-10,ground_forces,Troops,,agg-1,low\n"
+                       "gbr-2025-03-10,GBR,2025-03-10,ground_forces,Troops,,copy-3,low\n"))
+    [p] = validate_data(pkg)
+    assert (p.file, p.line, p.rule, p.value) == ("contributions.csv", 4, "own-position-weak", "agg-1")
+    assert "aggregator" in p.message
+
+
+def test_role_offering_forces_beside_a_no_troops_stance_is_refused(tmp_path, valid_dir):
+    stance = "fra-coalition-2025-06-01,FRA,2025-06-01,coalition_force,neutral,France will not send troops,,,ref-001,high\n"
+    pkg = _pkg(tmp_path, valid_dir, positions=stance)
+    [p] = validate_data(pkg)  # the FRA lead_nation role of 2025-03-02 is 91 days from the stance
+    assert (p.file, p.line, p.column, p.value, p.rule) == ("contributions.csv", 3, "role", "lead_nation",
+                                                           "role-vs-stance")
+    assert "positions.csv:4" in p.message
+    # outside the window (more than ROLE_STANCE_WINDOW_DAYS apart) the two are not compared
+    far = stance.replace("2025-06-01", "2025-12-01")
+    assert validate_data(_pkg(tmp_path / "far", valid_dir, positions=far)) == []
+
+
+@pytest.mark.parametrize("row, bad", [
+    ("tur-ceasefire-2025-05-11,FRA,2025-05-11,ceasefire,support,Offers to host talks,,,ref-001,high", True),
+    ("x-ceasefire-2025-05-11,FRA,2025-05-11,ceasefire,support,Calls for a 30-day truce,,,ref-001,high", False),
+    ("x-guarantees-2025-03-04,FRA,2025-03-04,security_guarantees,support,Europe faces a clear danger,,,ref-001,high", True),
+    ("x-guarantees-2025-03-04,FRA,2025-03-04,security_guarantees,support,Ready to contribute to guarantees,,,ref-001,high", False),
+    ("x-coalition-2025-03-04,FRA,2025-03-04,coalition_force,support,Will not send soldiers to Ukraine,,,ref-001,high", True),
+    ("x-coalition-2025-03-04,FRA,2025-03-04,coalition_force,support,No troops but a naval element,,,ref-001,high", False),
+])
+def test_stance_coded_against_its_own_wording(tmp_path, valid_dir, row, bad):
+    got = [(p.line, p.column, p.rule) for p in validate_data(_pkg(tmp_path, valid_dir, positions=row + "\n"))]
+    assert got == ([(4, "stance", "stance-wording")] if bad else [])
+
+
+def test_cited_source_needs_a_tier(tmp_path, valid_dir):
+    pkg = tmp_path / "pkg"
+    shutil.copytree(valid_dir, pkg)
+    src = (pkg / "sources.csv").read_text().replace("2025-03-02,,,news,record,", "2025-03-02,,,news,,")
+    (pkg / "sources.csv").write_text(src)
+    [p] = validate_data(pkg)
+    assert (p.file, p.line, p.column, p.rule) == ("sources.csv", 2, "tier", "tier-required")

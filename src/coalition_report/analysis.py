@@ -22,6 +22,7 @@ import pandas as pd
 import pycountry
 
 from .data import Dataset
+from .fmt import fmt_date
 from .fx import FxTable
 
 __all__ = [
@@ -30,7 +31,7 @@ __all__ = [
     "participation_by_meeting", "aid_by_donor", "aid_by_group", "aid_monthly",
     "aid_share_of_gdp", "announcements", "positions_matrix", "quotes", "timeline",
     "display_rate", "to_currency", "headline_figures", "map_status", "rates_used", "stance_counts",
-    "DEFINITIONS", "NOT_MEMBER_LABEL", "cutoff",
+    "DEFINITIONS", "NOT_MEMBER_LABEL", "cutoff", "last_reported", "STALE_AFTER_MONTHS",
 ]
 
 ROLE_ORDER = ["lead_nation", "ground_forces", "air_maritime", "logistics_training",
@@ -401,6 +402,50 @@ def stance_counts(ds: Dataset, topic: str) -> dict[str, list[str]]:
     p = positions_matrix(ds)
     p = p[p["topic"] == topic]
     return {s: sorted(p.loc[p["stance"] == s, "actor"]) for s in STANCE_ORDER}
+
+
+#: A role or stance older than this many calendar months at the as-of date is shown as
+#: "last reported <date>" (CURATION.md, "How old an entry is").
+STALE_AFTER_MONTHS = 6
+
+
+def last_reported(ds: Dataset, day: date | None = None, months: int = STALE_AFTER_MONTHS) -> pd.DataFrame:
+    """Each actor's newest role and newest stance per topic, marked when older than ``months`` at ``day``.
+
+    ``day`` defaults to the dataset's cut-off (:func:`cutoff`); rows dated after ``day`` are not
+    considered. The newest entry is chosen as :func:`current_roles` and :func:`positions_matrix`
+    choose it (same day: the better-sourced row). An entry is *stale* when its date is before
+    ``day`` minus ``months`` calendar months (on exactly that day it is not yet stale); ``label``
+    is then ``"last reported 12 April 2025"`` and empty otherwise, so a table can show it beside
+    the role or stance.
+
+    Returns columns ``actor_id``, ``kind`` (``"role"`` or ``"stance"``), ``topic`` (empty for a
+    role), ``value`` (the role or stance), ``date``, ``stale`` and ``label``, one row per actor and
+    kind/topic, ordered by actor, kind and topic.
+    """
+    day = pd.Timestamp(day or cutoff(ds))
+    limit = day - pd.DateOffset(months=months)
+    frames = []
+    c = ds.contributions[ds.contributions["date"] <= day]
+    if len(c):
+        c = c.assign(_conf=c["confidence"].map(_CONF_RANK)).sort_values(["actor_id", "date", "_conf", "contribution_id"])
+        c = c.groupby("actor_id", as_index=False).tail(1)
+        frames.append(pd.DataFrame({"actor_id": c["actor_id"], "kind": "role", "topic": "", "value": c["role"],
+                                    "date": c["date"]}))
+    p = ds.positions[ds.positions["date"] <= day]
+    if len(p):
+        p = p.assign(_conf=p["confidence"].map(_CONF_RANK)).sort_values(
+            ["actor_id", "topic", "date", "_conf", "position_id"])
+        p = p.groupby(["actor_id", "topic"], as_index=False).tail(1)
+        frames.append(pd.DataFrame({"actor_id": p["actor_id"], "kind": "stance", "topic": p["topic"],
+                                    "value": p["stance"], "date": p["date"]}))
+    cols = ["actor_id", "kind", "topic", "value", "date", "stale", "label"]
+    if not frames:
+        return pd.DataFrame(columns=cols)
+    out = pd.concat(frames, ignore_index=True)
+    out["stale"] = out["date"] < limit
+    out["label"] = [f"last reported {fmt_date(d)}" if s else "" for d, s in zip(out["date"], out["stale"])]
+    return out[cols].sort_values(["actor_id", "kind", "topic"]).reset_index(drop=True)
 
 
 def quotes(ds: Dataset, actor_id: str | None = None) -> pd.DataFrame:

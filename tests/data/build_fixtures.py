@@ -16,10 +16,10 @@ HERE = Path(__file__).resolve().parent
 DESCRIPTOR = HERE.parent.parent / "data" / "datapackage.json"
 
 VALID = {
-    "sources.csv": """source_id,publisher,title,url,local_path,published,accessed,known_from,kind,licence,note
-ref-001,Example Wire,Leaders meet in London,https://example.org/a,,2025-03-02,,,news,,
-kiel-r28,Kiel Institute for the World Economy,Ukraine Support Tracker R28,https://www.kielinstitut.de/,,2026,2026-06-01,,dataset,,
-ecb-2025,European Central Bank,Reference rates,https://example.org/ecb,,2025,,,official,,
+    "sources.csv": """source_id,publisher,title,url,local_path,published,accessed,known_from,kind,tier,original_publisher,original_url,owner_state,licence,note
+ref-001,Example Wire,Leaders meet in London,https://example.org/a,,2025-03-02,,,news,record,,,,,
+kiel-r28,Kiel Institute for the World Economy,Ukraine Support Tracker R28,https://www.kielinstitut.de/,,2026,2026-06-01,,dataset,record,,,,,
+ecb-2025,European Central Bank,Reference rates,https://example.org/ecb,,2025,,,official,official,,,,,
 """,
     "actors.csv": """actor_id,name,actor_type,iso3,kiel_name,eu_member,nato_member,europe,membership_source_id,nato_source_id,gdp_usd,gdp_year,population,population_year,gdp_source_id,source_id
 GBR,United Kingdom,state,GBR,United Kingdom,false,true,true,ref-001,ref-001,3600000000000,2024,69000000,2024,kiel-r28,ref-001
@@ -42,7 +42,7 @@ fra-2025-03-02,FRA,2025-03-02,lead_nation,Co-lead,,ref-001,high
 """,
     "positions.csv": """position_id,actor_id,date,topic,stance,summary,quote,speaker,source_id,confidence
 rus-coalition-2025-03-06,RUS,2025-03-06,coalition_force,oppose,Rejects any European force,We see no room for compromise,Sergei Lavrov,ref-001,high
-gbr-ceasefire-2025-03-15,GBR,2025-03-15,ceasefire,support,Calls on Russia to agree,,,ref-001,high
+gbr-ceasefire-2025-03-15,GBR,2025-03-15,ceasefire,support,Calls on Russia to agree to a ceasefire,,,ref-001,high
 """,
     "events.csv": """event_id,date,end_date,kind,actor_id,title,description,source_id,confidence
 truce-2025-03-02,2025-03-02,,truce_proposal,FRA,One-month truce proposed,"Air, sea and energy",ref-001,high
@@ -103,7 +103,7 @@ BROKEN = {
     "wrong_type": ("aid_totals.csv", lambda t: _replace(t, "1000000.0,kiel", "12.5bn,kiel")),
     "bad_date": ("meetings.csv", lambda t: _replace(t, "2025-03-27,,Paris", "2025-02-30,,Paris")),
     "duplicate_id": ("meetings.csv", lambda t: _replace(t, "2025-03-27-paris,2025-03-27", "2025-03-02-london,2025-03-27")),
-    "dangling_source": ("positions.csv", lambda t: _replace(t, "Calls on Russia to agree,,,ref-001", "Calls on Russia to agree,,,ref-999")),
+    "dangling_source": ("positions.csv", lambda t: _replace(t, "Calls on Russia to agree to a ceasefire,,,ref-001", "Calls on Russia to agree to a ceasefire,,,ref-999")),
     "dangling_actor": ("attendance.csv", lambda t: _replace(t, "2025-03-27-paris,GBR", "2025-03-27-paris,DEU")),
     "unknown_country": ("actors.csv", lambda t: _replace(t, "RUS,Russia,state,RUS", "RUS,Russia,state,XYZ")),
     "unknown_currency": ("aid_announcements.csv", lambda t: _replace(t, ",GBP,", ",GPB,")),
