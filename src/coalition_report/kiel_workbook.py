@@ -32,9 +32,9 @@ import zipfile
 from datetime import date, datetime
 from pathlib import Path
 
-from .kiel import (ACTIVITY_FIELDS, SUMMARY_FIELDS, KielImport, KielImportError, KielLayoutError,
-                   KielSource, RawSheet, import_source, locate_columns, release_numbers,
-                   sha256_file)
+from .kiel import (ACTIVITY_FIELDS, SUMMARY_FIELDS, KielImportError, KielLayoutError, KielSource,
+                   RawSheet, locate_columns, release_numbers, sha256_file)
+from .kiel_import import KielImport, import_source
 
 __all__ = ["ACTIVITIES_SHEET", "SUMMARY_SHEET", "WORKBOOK_ACTIVITY_COLUMNS",
            "WORKBOOK_SUMMARY_COLUMNS", "import_workbook", "read_workbook"]
@@ -183,11 +183,11 @@ def _ranges(numbers: list[int]) -> str:
 
 def import_workbook(path: Path, out_dir: Path, *, release: int | None = None,
                     actors_csv: Path | None = None, url: str | None = None,
-                    today: str | None = None) -> KielImport:
+                    today: str | None = None, report: Path | None = None) -> KielImport:
     """Import Kiel's workbook into the data package (``import-kiel WORKBOOK.xlsx``).
 
     Reads it with :func:`read_workbook`; the parameters, result and errors are those of
-    :func:`coalition_report.kiel.import_source`.
+    :func:`coalition_report.kiel_import.import_source`.
     """
     return import_source(read_workbook(path), out_dir, release=release, actors_csv=actors_csv,
-                         url=url, today=today)
+                         url=url, today=today, report=report)
