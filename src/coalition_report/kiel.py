@@ -230,6 +230,9 @@ class RawSheet:
     rows: Iterable[tuple[int, dict[str, str]]]
     skipped: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    #: The input's column name -> its spreadsheet column letter (workbook sheets only), so that
+    #: a problem can name its cell (``E12``).
+    letters: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

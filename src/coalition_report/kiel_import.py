@@ -20,6 +20,7 @@ import math
 import re
 import time
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -27,9 +28,10 @@ import numpy as np
 import pandas as pd
 
 from .config import DESCRIPTOR_NAME
-from .errors import DataValidationError
+from .errors import DataValidationError, Problem
 from .kiel import (_DEFAULT_KIEL_SOURCE, ACTIVITIES_OUT, ACTIVITY_COLUMNS, AID_TYPES, MEASURES,
                    PROVENANCE_FILE, REPORT_OUT, SOURCES_OUT, TOTAL_COLUMNS, TOTALS_OUT, KielSource,
+                   RawSheet,
                    _read_activities, _read_summary, check_totals, donor_mapping, read_processed,
                    resolve_release)
 from .kiel_report import KielImport, _diff, _read_previous, _report
@@ -210,7 +212,8 @@ def _prepare(source: KielSource, out_dir: Path, release: int, actors_csv: Path |
     activity_rows, negatives = _read_activities(source.activities, mapping, release, problems)
     total_rows = _read_summary(source.summary, mapping, release, problems)
     if problems:
-        raise DataValidationError(problems)
+        raise DataValidationError([_at_cell(p, (source.activities, source.summary))
+                                   for p in problems])
 
     activities = pd.DataFrame.from_records(activity_rows, columns=list(ACTIVITY_COLUMNS))
     totals = _sort_totals(pd.DataFrame.from_records(total_rows, columns=list(TOTAL_COLUMNS)))
@@ -247,6 +250,16 @@ def _prepare(source: KielSource, out_dir: Path, release: int, actors_csv: Path |
     result.report = _report(result, source, names, previous, [*files, report_name])
     files[report_name] = result.report.encode("utf-8")
     return files, result
+
+
+def _at_cell(problem: Problem, sheets: tuple[RawSheet, ...]) -> Problem:
+    """A workbook problem names its cell (``cell E12: ...``) besides row and column."""
+    for sheet in sheets:
+        letter = sheet.letters.get(problem.column or "")
+        if problem.file == sheet.file and problem.line and letter \
+                and not problem.message.startswith("cell "):
+            return replace(problem, message=f"cell {letter}{problem.line}: {problem.message}")
+    return problem
 
 
 def _validate_package(staged: Path) -> None:

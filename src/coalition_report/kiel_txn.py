@@ -111,11 +111,14 @@ def recover(data_dir: Path) -> str | None:
         except (OSError, ValueError, AttributeError):
             continue
     if not journal.is_file():
-        # staging never finished: the data folder was not touched
+        finished = os.path.lexists(old) and not os.path.lexists(new)
+        # staging never finished (the data folder was not touched), or only the clean-up did not
         for tmp, _target in extras:
             if os.path.lexists(tmp):
                 os.unlink(tmp)
         _remove_tree(work)
+        if finished:
+            return f"removed what a finished import left behind ({printable(work)})"
         return f"removed the staging folder of an unfinished import ({printable(work)}); " \
                f"{printable(real)} is unchanged"
     if os.path.lexists(real) and os.path.isdir(new):

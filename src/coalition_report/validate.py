@@ -40,6 +40,7 @@ import pycountry
 
 from .config import DESCRIPTOR_NAME
 from .errors import Problem
+from .validate_files import check_files
 
 __all__ = ["ParsedPackage", "parse_package", "read_descriptor", "EXPECTED_FIELDS", "OPTIONAL_RESOURCES", "NEEDS_ROWS",
            "PLAUSIBLE", "DISPLAY_CURRENCIES"]
@@ -1177,6 +1178,7 @@ def parse_package(data_dir: Path) -> ParsedPackage:
         return ParsedPackage({}, {}, problems)
     checker = _DescriptorChecker(desc, lines, problems)
     checker.run()
+    problems.extend(check_files(data_dir, desc))  # symlinks, FIFOs, devices, undescribed files
     tables: dict[str, ParsedTable] = {}
     for name, spec in checker.resources.items():
         tables[name] = _read_table(data_dir, name, spec["path"], spec["fields"], problems)
