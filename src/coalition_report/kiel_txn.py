@@ -205,9 +205,10 @@ class ImportTransaction:
             try:
                 os.unlink(self.lock_path)  # before unlocking: a waiting import re-checks the path
             except OSError:
-                pass
-            self._fh.close()
-            self._fh = None
+                pass  # a stale lock file is harmless: flock, not the file, is the lock
+            finally:
+                self._fh.close()
+                self._fh = None
 
     # -- checks -------------------------------------------------------------------------------
 

@@ -178,6 +178,11 @@ class _CellParser(WorkSheetParser):
                 row, column = self.row_counter, self.col_counter
             raw = element.findtext(VALUE_TAG, "") or ""
             kind = element.get("t", "n")
+            if kind == "n":
+                try:  # "nan", "inf": a float after all, refused by the row rules as not finite
+                    return {"row": row, "column": column, "value": float(raw)}
+                except ValueError:
+                    pass
             why = (f"shared string #{raw} does not exist" if kind == "s" else
                    f"stored as a number but is not one" if kind == "n" else
                    f"cannot be read as type {kind!r} ({type(exc).__name__})")
