@@ -247,3 +247,27 @@ def test_dimension_beyond_excel_is_refused(tmp_path, pkg, capsys):
     wb = edit(good(tmp_path), lambda x: re.sub(r'<dimension ref="[^"]+"', '<dimension ref="A1:XFE2000000"', x))
     exc, _ = refused(tmp_path, pkg, wb, capsys, KielLayoutError)
     assert "Excel's 1,048,576 rows" in str(exc)
+
+
+def test_parts_that_unpack_too_large_are_refused_before_parsing(tmp_path, pkg, capsys, monkeypatch):
+    from coalition_report import kiel_workbook
+
+    wb = good(tmp_path)
+    with zipfile.ZipFile(wb) as zf:
+        total = sum(i.file_size for i in zf.infolist())
+    monkeypatch.setattr(kiel_workbook, "MAX_XML_BYTES", total - 1)
+    monkeypatch.setattr(kiel_workbook, "load_workbook", None)  # never reached
+    exc, _ = refused(tmp_path, pkg, wb, capsys, KielImportError)
+    assert f"unpack to {total:,} bytes" in str(exc) and "zip bomb" in str(exc)
+
+
+def test_successful_import_of_a_file_named_with_escapes_prints_them_escaped(tmp_path, pkg, capsys):
+    wb = good(tmp_path)
+    hostile = wb.with_name("Ukraine_Support_Tracker_Release_29\x1b[2J\x9b.xlsx")
+    wb.rename(hostile)
+    report = tmp_path / "body\x1b[31m.md"
+    assert main(["import-kiel", str(hostile), "--data", str(pkg), "--report", str(report)]) == 0
+    out = capsys.readouterr().out
+    assert "Release_29\\x1b[2J\\x9b.xlsx" in out and "body\\x1b[31m.md" in out
+    assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f]", out)
+    assert report.is_file()

@@ -108,9 +108,9 @@ def _is_aggregate(name: str) -> bool:
     return low in ("total", "eu") or any(w in low for w in ("total", "cumulative", "cummulative"))
 
 
-#: Uncompressed XML a workbook may hold (Kiel's Release 28 holds about 60 MB); more is refused
-#: before anything is parsed (a zip bomb, or not Kiel's workbook).
-MAX_XML_BYTES = 1 << 30
+#: What a workbook's parts may unpack to (Kiel's Release 28 is a file of about 10 MB); more is
+#: refused before anything is parsed (a zip bomb, or not Kiel's workbook).
+MAX_XML_BYTES = 512 << 20
 #: Rows and columns of an Excel sheet: a declared dimension beyond them is not Excel's.
 EXCEL_MAX_ROW, EXCEL_MAX_COL = 1_048_576, 16_384
 _OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -222,7 +222,7 @@ def _sheet(wb, name: str, header_row: int, wanted: dict[str, str], label: str,
     file = f"{label}[{shown}]"
     sheet = RawSheet(file, name, dict(wanted), [])
     head: list[list[str]] = []   # the first rows in full: header search, preamble
-    kept: list[tuple[int, dict[int, dict]]] = []
+    kept: list[tuple[int, dict[int, dict], bool]] = []  # (row, used cells, any cell non-empty)
     index: dict[str, int] | None = None
     used: dict[int, str] = {}
     last = 0
@@ -250,10 +250,10 @@ def _sheet(wb, name: str, header_row: int, wanted: dict[str, str], label: str,
                                                header_row=header_row,
                                                other_rows=enumerate(head[:_SCAN_ROWS], start=1))
                         used = {i + 1: wanted[key] for key, i in index.items()}
-                    if n > header_row:
-                        kept.append((n, {c["column"]: c for c in cells
-                                         if index is None or c["column"] in used or
-                                         c["value"] not in (None, "")}))
+                    if n > header_row:  # only the cells of used columns are kept
+                        keep = cells if index is None else [c for c in cells if c["column"] in used]
+                        kept.append((n, {c["column"]: c for c in keep},
+                                     any(_text(c["value"]) for c in cells)))
     except KielLayoutError:
         raise
     except (ParseError, ValueError, TypeError, KeyError, IndexError, AttributeError,
@@ -269,7 +269,7 @@ def _sheet(wb, name: str, header_row: int, wanted: dict[str, str], label: str,
         used = {i + 1: wanted[key] for key, i in index.items()}
     sheet.letters = {col: get_column_letter(i) for i, col in used.items()}
     data = []
-    for n, cells in kept:
+    for n, cells, nonblank in kept:
         for col, c in cells.items():
             if col not in used:
                 continue
@@ -285,7 +285,7 @@ def _sheet(wb, name: str, header_row: int, wanted: dict[str, str], label: str,
                     f"recalculate and save"))
         row = {key: _text(cells[i + 1]["value"]) if i + 1 in cells else ""
                for key, i in index.items()}
-        data.append((n, row, not any(_text(c["value"]) for c in cells.values())))
+        data.append((n, row, not nonblank))
     merged = getattr(parser, "merged_cells", None)
     for cell_range in getattr(merged, "mergeCell", None) or ():
         try:
