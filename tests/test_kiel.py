@@ -572,7 +572,9 @@ def test_reimport_into_the_data_package_changes_nothing(tmp_path, capsys):
 def test_new_release_from_processed_tables_adds_its_source(tmp_path):
     pkg = Path(shutil.copytree(DATA, tmp_path / "data"))
     src = Path(shutil.copytree(KIEL, pkg / "kiel-r29"))
-    (src / "PROVENANCE.md").write_text("# Kiel Ukraine Support Tracker, Release 29\n")
+    # a folder in the data package names its files in its PROVENANCE.md (validate_files)
+    (src / "PROVENANCE.md").write_text("# Kiel Ukraine Support Tracker, Release 29\n\nFiles: " + ", ".join(
+        f"`{p.name}`" for p in sorted(src.iterdir()) if p.name != "PROVENANCE.md") + "\n")
     rows = (src / "bilateral_activities.csv").read_text(encoding="utf-8").splitlines(True)
     (src / "bilateral_activities.csv").write_text("".join(rows[:-1]), encoding="utf-8")
     result = import_kiel(src, pkg, today="2026-07-01")

@@ -150,7 +150,7 @@ _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _ISO3 = re.compile(r"[A-Z]{3}")
 _RELEASE = re.compile(r"release[\s_\-]*(?:no\.?\s*)?(\d{1,3})(?!\d)", re.IGNORECASE)
 _SUM_RTOL = 1e-9
-_DEFAULT_KIEL_SOURCE = {
+DEFAULT_KIEL_SOURCE = {
     "publisher": "Kiel Institute for the World Economy",
     "url": "https://www.kielinstitut.de/",
     "kind": "dataset",
@@ -599,8 +599,13 @@ def _donor(mapping: dict[str, str], name: str, file: str, line: int, column: str
     return donor
 
 
-def _read_activities(sheet: RawSheet, mapping: dict[str, str], release: int,
-                     problems: list[Problem]) -> tuple[list[dict], list[tuple[int, str, float]]]:
+def read_activity_rows(sheet: RawSheet, mapping: dict[str, str], release: int,
+                       problems: list[Problem]) -> tuple[list[dict], list[tuple[int, str, float]]]:
+    """The ``aid_activities.csv`` rows of a sub-activity sheet, and its accepted negative rows.
+
+    Every row that breaks a rule adds a problem to ``problems`` and is left out (so one run
+    names every bad row); the reader's own problems are added last.
+    """
     file, col = sheet.file, sheet.columns
     source_id = f"kiel-r{release}"
     out: list[dict] = []
@@ -646,8 +651,10 @@ def _read_activities(sheet: RawSheet, mapping: dict[str, str], release: int,
     return out, negatives
 
 
-def _read_summary(sheet: RawSheet, mapping: dict[str, str], release: int,
-                  problems: list[Problem]) -> list[dict]:
+def read_total_rows(sheet: RawSheet, mapping: dict[str, str], release: int,
+                    problems: list[Problem]) -> list[dict]:
+    """The ``aid_totals.csv`` rows (long format, EUR) of a per-donor totals sheet (EUR billions);
+    problems are collected in ``problems`` as in :func:`read_activity_rows`."""
     file, col = sheet.file, sheet.columns
     source_id = f"kiel-r{release}"
     amounts = SUMMARY_FIELDS[1:]

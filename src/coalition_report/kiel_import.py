@@ -29,12 +29,11 @@ import pandas as pd
 
 from .config import DESCRIPTOR_NAME
 from .errors import DataValidationError, Problem
-from .kiel import (_DEFAULT_KIEL_SOURCE, ACTIVITIES_OUT, ACTIVITY_COLUMNS, AID_TYPES, MEASURES,
+from .kiel import (ACTIVITIES_OUT, ACTIVITY_COLUMNS, AID_TYPES, DEFAULT_KIEL_SOURCE, MEASURES,
                    PROVENANCE_FILE, REPORT_OUT, SOURCES_OUT, TOTAL_COLUMNS, TOTALS_OUT, KielSource,
-                   RawSheet,
-                   _read_activities, _read_summary, check_totals, donor_mapping, read_processed,
-                   resolve_release)
-from .kiel_report import KielImport, _diff, _read_previous, _report
+                   RawSheet, check_totals, donor_mapping, read_activity_rows, read_processed,
+                   read_total_rows, resolve_release)
+from .kiel_report import KielImport, diff_per_donor, format_report, read_previous
 from .kiel_txn import ImportTransaction
 
 __all__ = ["KielImport", "import_kiel", "import_source"]
@@ -110,7 +109,7 @@ def _sources_update(path: Path, release: int, source: KielSource, url: str | Non
     else:
         newest = max(kiel, key=lambda s: _release_of(s[2]["source_id"]))[2] if kiel else {}
         row = {h: "" for h in header}
-        row.update({k: newest.get(k) or v for k, v in _DEFAULT_KIEL_SOURCE.items()})
+        row.update({k: newest.get(k) or v for k, v in DEFAULT_KIEL_SOURCE.items()})
         row["source_id"] = sid
         action = f"row {sid} added"
     row.update(title=title, accessed=today, note=source.note, local_path=source.local_path)
@@ -209,8 +208,8 @@ def _prepare(source: KielSource, out_dir: Path, release: int, actors_csv: Path |
     """The new files (name in the package -> bytes) and the result, nothing written yet."""
     actors_csv = out_dir / "actors.csv" if actors_csv is None else Path(actors_csv)
     mapping, mapping_source, problems = donor_mapping(source.wdi_dir, actors_csv)
-    activity_rows, negatives = _read_activities(source.activities, mapping, release, problems)
-    total_rows = _read_summary(source.summary, mapping, release, problems)
+    activity_rows, negatives = read_activity_rows(source.activities, mapping, release, problems)
+    total_rows = read_total_rows(source.summary, mapping, release, problems)
     if problems:
         raise DataValidationError([_at_cell(p, (source.activities, source.summary))
                                    for p in problems])
@@ -219,11 +218,11 @@ def _prepare(source: KielSource, out_dir: Path, release: int, actors_csv: Path |
     totals = _sort_totals(pd.DataFrame.from_records(total_rows, columns=list(TOTAL_COLUMNS)))
     checks = check_totals(activities, totals)
     without = tuple(sorted(set(activities["donor_id"]) - set(totals["donor_id"])))
-    previous = _read_previous(out_dir)
+    previous = read_previous(out_dir)
     if isinstance(previous, str):
         diff, diff_note, previous = None, previous, None
     else:
-        diff, diff_note = _diff(*previous, activities, totals), ""
+        diff, diff_note = diff_per_donor(*previous, activities, totals), ""
 
     files = {ACTIVITIES_OUT: _csv_bytes(ACTIVITY_COLUMNS, activity_rows),
              TOTALS_OUT: _csv_bytes(TOTAL_COLUMNS, totals.to_dict("records"))}
@@ -247,7 +246,7 @@ def _prepare(source: KielSource, out_dir: Path, release: int, actors_csv: Path |
     names: dict[str, str] = {}
     for name, actor in mapping.items():
         names.setdefault(actor, name)
-    result.report = _report(result, source, names, previous, [*files, report_name])
+    result.report = format_report(result, source, names, previous, [*files, report_name])
     files[report_name] = result.report.encode("utf-8")
     return files, result
 

@@ -17,15 +17,16 @@ import pandas as pd
 from .kiel import ACTIVITIES_OUT, MEASURES, TOTALS_OUT, KielSource
 from .kiel_txn import printable
 
-__all__ = ["KielImport"]
+__all__ = ["KielImport", "diff_per_donor", "format_report", "read_previous"]
 
 
 # --------------------------------------------------------------------------------------------
 # Differences against the data being replaced
 
 
-def _diff(old_acts: pd.DataFrame, old_tots: pd.DataFrame,
-          new_acts: pd.DataFrame, new_tots: pd.DataFrame) -> pd.DataFrame:
+def diff_per_donor(old_acts: pd.DataFrame, old_tots: pd.DataFrame,
+                   new_acts: pd.DataFrame, new_tots: pd.DataFrame) -> pd.DataFrame:
+    """Per donor, old and new rows and totals and whether anything changed (see :class:`KielImport`)."""
     def per_donor(acts: pd.DataFrame, tots: pd.DataFrame, suffix: str) -> pd.DataFrame:
         a = acts.assign(value_eur=acts["value_eur"].astype(float))
         t = tots.assign(value_eur=tots["value_eur"].astype(float))
@@ -54,7 +55,8 @@ def _diff(old_acts: pd.DataFrame, old_tots: pd.DataFrame,
     return both[order].rename_axis("donor_id").reset_index()
 
 
-def _read_previous(out_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame] | str:
+def read_previous(out_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame] | str:
+    """The aid tables an import replaces, or why they cannot be compared."""
     acts, tots = out_dir / ACTIVITIES_OUT, out_dir / TOTALS_OUT
     if not acts.is_file() or not tots.is_file():
         return "no previous aid_activities.csv/aid_totals.csv in " + str(out_dir)
@@ -101,8 +103,8 @@ def _md(text: object) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def _report(result: "KielImport", source: KielSource, names: dict[str, str],
-            previous: tuple[pd.DataFrame, pd.DataFrame] | None, written: list[str]) -> str:
+def format_report(result: "KielImport", source: KielSource, names: dict[str, str],
+                  previous: tuple[pd.DataFrame, pd.DataFrame] | None, written: list[str]) -> str:
     """The per-donor difference report (Markdown): the pull-request body of a Kiel import."""
     n = result.release
     out = [f"# Kiel Ukraine Support Tracker: import of Release {n} (`kiel-r{n}`)", ""]
