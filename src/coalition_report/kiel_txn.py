@@ -245,6 +245,7 @@ class ImportTransaction:
         """Copy ``src`` to ``dst``: folders and regular files only, never following a link and
         never opening a FIFO or device (a stray ``/dev/zero`` link would be read forever)."""
         os.mkdir(dst)
+        shutil.copymode(src, dst)  # the switched-in folder keeps the old one's permissions
         with os.scandir(src) as it:
             entries = sorted(it, key=lambda e: e.name)
         for e in entries:
