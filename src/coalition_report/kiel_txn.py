@@ -192,12 +192,17 @@ class ImportTransaction:
                 break
             fh.close()
         self._fh = fh
-        self.recovered = recover(self.given)
-        if not self.data.is_dir():
+        try:
+            self.recovered = recover(self.given)
+            if not self.data.is_dir():
+                raise TransactionError(
+                    f"{printable(self.given)}: no such data folder; import-kiel replaces the tables of "
+                    f"an existing data package (default data/, or pass --data DIR)")
+            for _ in self._entries(self.data):  # a link, FIFO or device: refused before any read
+                pass
+        except BaseException:
             self.__exit__(None, None, None)
-            raise TransactionError(
-                f"{printable(self.given)}: no such data folder; import-kiel replaces the tables of an "
-                f"existing data package (default data/, or pass --data DIR)")
+            raise
         return self
 
     def __exit__(self, *exc) -> None:
@@ -241,28 +246,36 @@ class ImportTransaction:
 
     # -- the transaction ----------------------------------------------------------------------
 
-    def _stage_copy(self, src: Path, dst: Path) -> None:
-        """Copy ``src`` to ``dst``: folders and regular files only, never following a link and
-        never opening a FIFO or device (a stray ``/dev/zero`` link would be read forever)."""
-        os.mkdir(dst)
-        shutil.copymode(src, dst)  # the switched-in folder keeps the old one's permissions
-        with os.scandir(src) as it:
+    def _entries(self, folder: Path):
+        """``(path, mode)`` of everything under ``folder``, parents first, links not followed;
+        the first entry that is not a folder or a regular file stops it (nothing is opened)."""
+        with os.scandir(folder) as it:
             entries = sorted(it, key=lambda e: e.name)
         for e in entries:
             mode = e.stat(follow_symlinks=False).st_mode
-            if stat.S_ISDIR(mode):
-                self._stage_copy(Path(e.path), dst / e.name)
-            elif stat.S_ISREG(mode):
-                shutil.copy2(e.path, dst / e.name, follow_symlinks=False)
-            else:
-                extra = ""
-                if stat.S_ISLNK(mode):
-                    extra = f" to {printable(os.readlink(e.path))}"
+            if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+                extra = f" to {printable(os.readlink(e.path))}" if stat.S_ISLNK(mode) else ""
                 rel = Path(e.path).relative_to(self.data)
                 raise TransactionError(
                     f"{printable(self.given / rel)}: {_kind(mode)}{extra} in the data folder; the data "
                     f"package holds regular files only (validate reports it too): remove it, nothing "
                     f"was changed")
+            yield Path(e.path), mode
+            if stat.S_ISDIR(mode):
+                yield from self._entries(Path(e.path))
+
+    def _stage_copy(self, dst: Path) -> None:
+        """Copy the data folder to ``dst``: folders and regular files only, never following a
+        link and never opening a FIFO or device (a stray ``/dev/zero`` link is read forever)."""
+        os.mkdir(dst)
+        shutil.copymode(self.data, dst)  # the switched-in folder keeps the old one's permissions
+        for path, mode in self._entries(self.data):
+            target = dst / path.relative_to(self.data)
+            if stat.S_ISDIR(mode):
+                os.mkdir(target)
+                shutil.copymode(path, target)
+            else:
+                shutil.copy2(path, target, follow_symlinks=False)
 
     def commit(self, files: dict[str, bytes], validate: Callable[[Path], None],
                outputs: dict[Path, bytes] | None = None) -> None:
@@ -275,7 +288,7 @@ class ImportTransaction:
         try:
             os.mkdir(work, 0o700)
             _write_json_atomic(work / "OUTPUTS", {"outputs": temps})
-            self._stage_copy(self.data, new)
+            self._stage_copy(new)
             for rel, data in files.items():
                 target = new / rel
                 for parent in reversed(target.relative_to(new).parents[:-1]):
