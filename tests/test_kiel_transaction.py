@@ -201,7 +201,7 @@ def test_concurrent_imports_refuse(tmp_path, pkg, capsys):
     assert leftovers(pkg) == []
 
 
-def test_two_processes_at_once_one_wins_one_refuses(tmp_path, pkg):
+def test_two_processes_at_once_each_completes_or_refuses(tmp_path, pkg):
     """Two real imports race: each either completes or refuses; the package is valid after."""
     wb = good(tmp_path)
     cmd = [sys.executable, "-m", "coalition_report.cli", "import-kiel", str(wb), "--data", str(pkg)]
