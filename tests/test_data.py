@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import shutil
 from datetime import date
 
@@ -86,6 +87,10 @@ def test_rates_are_those_published_by_the_date(tmp_path, valid_dir):
     (pkg / "fx").mkdir()
     (pkg / "fx" / "ecb-daily.csv").write_text("date,USD,GBP\n2025-01-02,1.00,0.80\n2025-01-03,1.20,0.90\n"
                                               "2025-06-02,9.99,9.99\n")
+    desc = json.loads((pkg / "datapackage.json").read_text(encoding="utf-8"))
+    desc["resources"].append({"name": "fx_daily", "path": "fx/ecb-daily.csv", "schema": {"fields": [
+        {"name": "date", "type": "date"}, {"name": "USD", "type": "number"}, {"name": "GBP", "type": "number"}]}})
+    (pkg / "datapackage.json").write_text(json.dumps(desc), encoding="utf-8")
     ds = load_data(pkg, as_of="2025-01-03")
     r = ds.fx_rates[ds.fx_rates["period_start"] == "2025-01-01"].set_index("currency")
     assert r.at["USD", "per_eur"] == 1.1 and r.at["GBP", "per_eur"] == 0.85

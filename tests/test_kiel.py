@@ -37,6 +37,13 @@ HEADER = ("giver,dato,kategori,maal,verdi_eur,verdi_eur_redistr,verdi_eur_activi
           "maaned_finnes,verdi_eur_mrd")
 
 
+
+def outdir(tmp_path: Path) -> Path:
+    """The data folder an import writes into: import-kiel writes only into a folder that exists."""
+    out = tmp_path / "out"
+    out.mkdir(exist_ok=True)
+    return out
+
 def read(path: Path) -> list[dict[str, str]]:
     with path.open(encoding="utf-8", newline="") as fh:
         return list(csv.DictReader(fh))
@@ -346,7 +353,7 @@ def problems_of(src: Path, out: Path) -> set[tuple]:
 
 
 def test_small_clean_input(tmp_path):
-    out = tmp_path / "out"
+    out = outdir(tmp_path)
     result = import_kiel(make_src(tmp_path, GOOD_ROWS, release=29), out)
     assert list(result.activities["activity_id"]) == [f"kiel-r29-{n:05d}" for n in range(1, 5)]
     assert list(result.activities["donor_id"]) == ["AUS", "TWN", "eu-institutions", "epf"]
@@ -391,7 +398,7 @@ def test_small_clean_input(tmp_path):
 ])
 def test_broken_activity_row(tmp_path, row, column, value, rule):
     rows = GOOD_ROWS[:2] + [row] + GOOD_ROWS[2:]
-    out = tmp_path / "out"
+    out = outdir(tmp_path)
     found = problems_of(make_src(tmp_path, rows), out)
     # header = line 1, two good rows on lines 2-3, the broken row on line 4
     assert found == {("bilateral_activities.csv", 4, column, value, rule)}
@@ -406,7 +413,7 @@ def test_all_problems_collected_with_physical_lines(tmp_path):
         GOOD_ROWS[1],                                                             # line 6
         "Atlantis,2022-03-01,Military,Allocation,1.0,1.0,1.0,3,True,1e-09",        # line 7
     ]
-    found = problems_of(make_src(tmp_path, rows), tmp_path / "out")
+    found = problems_of(make_src(tmp_path, rows), outdir(tmp_path))
     assert found == {
         ("bilateral_activities.csv", 3, "giver", "Multi\nLine", "donor-mapping"),
         ("bilateral_activities.csv", 5, "giver", "Atlantis", "donor-mapping"),
@@ -418,8 +425,8 @@ def test_all_problems_collected_with_physical_lines(tmp_path):
 
 
 def test_failed_import_leaves_previous_files(tmp_path):
-    out = tmp_path / "out"
-    out.mkdir()
+    out = outdir(tmp_path)
+    out.mkdir(exist_ok=True)
     (out / "aid_activities.csv").write_text("old\n", encoding="utf-8")
     (out / "aid_totals.csv").write_text("old\n", encoding="utf-8")
     bad = GOOD_ROWS + ["Atlantis,2022-03-01,Military,Allocation,1.0,1.0,1.0,3,True,1e-09"]
@@ -439,7 +446,7 @@ def test_broken_summary(tmp_path):
         "Australia,False,False,0.0,x,0.0,0.0,0.0,0.0,0.0,0.0",             # line 5: duplicate, NaN
         "EU (Commission and Council),False,True,0.0,0.0,-1.0,-1.0,0.0,0.0,0.0,0.0",  # line 6
     ]
-    found = problems_of(make_src(tmp_path, GOOD_ROWS, summary), tmp_path / "out")
+    found = problems_of(make_src(tmp_path, GOOD_ROWS, summary), outdir(tmp_path))
     assert found == {
         ("country_summary.csv", 3, "total_allocation", "5.06e-08", "total-sum"),
         ("country_summary.csv", 4, "land", "Atlantis", "donor-mapping"),
@@ -455,38 +462,38 @@ def test_missing_column_is_one_layout_error(tmp_path):
     text = (src / "bilateral_activities.csv").read_text().replace("kategori", "category", 1)
     (src / "bilateral_activities.csv").write_text(text)
     with pytest.raises(KielLayoutError) as info:
-        import_kiel(src, tmp_path / "out")
+        import_kiel(src, outdir(tmp_path))
     err = info.value
     assert (Path(err.file).name, err.sheet, err.column) == ("bilateral_activities.csv", None,
                                                             "kategori")
     assert "\n" not in str(err) and "'category'" in str(err) and "expected Kiel's columns" in str(err)
-    assert not (tmp_path / "out").exists()
+    assert not any(outdir(tmp_path).iterdir())  # nothing written
 
 
 def test_missing_table(tmp_path):
     src = make_src(tmp_path, GOOD_ROWS)
     (src / "country_summary.csv").unlink()
     with pytest.raises(KielImportError, match="country_summary.csv: no such file"):
-        import_kiel(src, tmp_path / "out")
+        import_kiel(src, outdir(tmp_path))
 
 
 def test_release_comes_from_provenance(tmp_path):
     src = make_src(tmp_path, GOOD_ROWS, release=None)
     with pytest.raises(KielReleaseError, match="pass --release N"):
-        import_kiel(src, tmp_path / "out")
-    assert import_kiel(src, tmp_path / "out", release=31).source_id == "kiel-r31"
+        import_kiel(src, outdir(tmp_path))
+    assert import_kiel(src, outdir(tmp_path), release=31).source_id == "kiel-r31"
     (src / "PROVENANCE.md").write_text("Release 30; workbook Ukraine_Support_Tracker_Release_30.xlsx")
-    assert import_kiel(src, tmp_path / "out").source_id == "kiel-r30"
+    assert import_kiel(src, outdir(tmp_path)).source_id == "kiel-r30"
     with pytest.raises(KielReleaseError, match="--release 31, but PROVENANCE.md names release 30"):
-        import_kiel(src, tmp_path / "out", release=31)
+        import_kiel(src, outdir(tmp_path), release=31)
     (src / "PROVENANCE.md").write_text("Release 30 replaces Release 29")
     with pytest.raises(KielReleaseError, match="several releases"):
-        import_kiel(src, tmp_path / "out")
+        import_kiel(src, outdir(tmp_path))
 
 
 def test_actors_csv_mapping_is_used(tmp_path):
-    out = tmp_path / "out"
-    out.mkdir()
+    out = outdir(tmp_path)
+    out.mkdir(exist_ok=True)
     (out / "actors.csv").write_text(
         "actor_id,name,kiel_name\n"
         "AUS,Australia,Australia\n"
@@ -510,7 +517,7 @@ def test_actors_csv_mapping_is_used(tmp_path):
 
 def test_release_must_be_positive(tmp_path):
     with pytest.raises(ValueError):
-        import_kiel(make_src(tmp_path, GOOD_ROWS), tmp_path / "out", release=0)
+        import_kiel(make_src(tmp_path, GOOD_ROWS), outdir(tmp_path), release=0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -565,7 +572,9 @@ def test_reimport_into_the_data_package_changes_nothing(tmp_path, capsys):
 def test_new_release_from_processed_tables_adds_its_source(tmp_path):
     pkg = Path(shutil.copytree(DATA, tmp_path / "data"))
     src = Path(shutil.copytree(KIEL, pkg / "kiel-r29"))
-    (src / "PROVENANCE.md").write_text("# Kiel Ukraine Support Tracker, Release 29\n")
+    # a folder in the data package names its files in its PROVENANCE.md (validate_files)
+    (src / "PROVENANCE.md").write_text("# Kiel Ukraine Support Tracker, Release 29\n\nFiles: " + ", ".join(
+        f"`{p.name}`" for p in sorted(src.iterdir()) if p.name != "PROVENANCE.md") + "\n")
     rows = (src / "bilateral_activities.csv").read_text(encoding="utf-8").splitlines(True)
     (src / "bilateral_activities.csv").write_text("".join(rows[:-1]), encoding="utf-8")
     result = import_kiel(src, pkg, today="2026-07-01")
@@ -586,7 +595,7 @@ def test_new_release_from_processed_tables_adds_its_source(tmp_path):
 
 def test_blank_commitment_value_reads_as_zero(tmp_path):
     rows = GOOD_ROWS[:2] + ["EU (Commission and Council),,Financial,Commitment,,,5.0,0,False,0.0"]
-    result = import_kiel(make_src(tmp_path, rows), tmp_path / "out")
+    result = import_kiel(make_src(tmp_path, rows), outdir(tmp_path))
     last = result.activities.iloc[-1]
     assert last["value_eur"] == 0.0 and math.isnan(last["value_eur_redistributed"])
     assert last["activity_value_eur"] == 5.0

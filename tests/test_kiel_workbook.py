@@ -42,6 +42,13 @@ SUM_HEADER = [None, "Country", "EU member", "Geographic Europe", "Financial allo
 TYPES = ("Financial", "Humanitarian", "Military")
 
 
+
+def outdir(tmp_path: Path) -> Path:
+    """The data folder an import writes into: import-kiel writes only into a folder that exists."""
+    out = tmp_path / "out"
+    out.mkdir(exist_ok=True)
+    return out
+
 def act(donor, day, aid_type, measure, value, redistr=None, activity=None, **extra) -> dict:
     """A main-data row keyed by Kiel's column names (an ISO ``day`` becomes an Excel date)."""
     try:
@@ -223,7 +230,7 @@ def test_new_file_for_the_same_release_updates_its_row(tmp_path, pkg):
 
 
 def test_bare_folder_gets_tables_and_report_only(tmp_path):
-    out = tmp_path / "out"
+    out = outdir(tmp_path)
     result = import_workbook(good(tmp_path), out, actors_csv=FIXTURES / "valid" / "actors.csv")
     assert not result.validated
     assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == [

@@ -109,12 +109,8 @@ def _import_kiel(args) -> int:
     from .kiel_workbook import import_workbook
     read = import_kiel if args.workbook is None else import_workbook
     result = read(args.src or args.workbook, args.data or config.DATA_DIR, release=args.release,
-                  url=args.url)
+                  url=args.url, report=args.report)  # --report: written in the import's transaction
     print(result.summary())
-    if args.report is not None:
-        args.report.parent.mkdir(parents=True, exist_ok=True)
-        args.report.write_text(result.report, encoding="utf-8")
-        print(f"difference report also written to {args.report}")
     return 0
 
 

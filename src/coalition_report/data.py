@@ -131,7 +131,7 @@ class Dataset:
         source dated only "2026" is not known before its year ends."""
         cited: set[str] = set()
         for name, df in self.tables.items():
-            if name in ("sources", "fx_rates"):
+            if name in ("sources", "fx_rates", "fx_daily"):
                 continue
             for col in ("source_id", "gdp_source_id", "membership_source_id", "nato_source_id"):
                 if col in df:
@@ -327,8 +327,10 @@ def cut_to(full: Dataset, as_of: str | date | None, *, undated: Undated = "inclu
     if "aid_totals" in tables and ds.kiel_reconstructed:
         ds.dropped["aid_totals"] = len(tables["aid_totals"])
         tables["aid_totals"] = tables["aid_totals"].iloc[0:0]
+    if "fx_daily" in tables:  # rates published by the as-of day only
+        tables["fx_daily"] = tables["fx_daily"][tables["fx_daily"]["date"] <= day].reset_index(drop=True)
     if "fx_rates" in tables:
-        tables["fx_rates"] = _rates_as_of(tables["fx_rates"], day, full.data_dir)
+        tables["fx_rates"] = _rates_as_of(tables["fx_rates"], day, full.tables.get("fx_daily"))
     if "actors" in tables and "gdp_source_id" in tables["actors"]:
         act = tables["actors"].copy()
         unknown = act["gdp_source_id"].notna() & ~act["gdp_source_id"].isin(ok_sources)
@@ -347,17 +349,13 @@ def cut_to(full: Dataset, as_of: str | date | None, *, undated: Undated = "inclu
     return ds
 
 
-_DAILY = ("fx", "ecb-daily.csv")
-
-
-def _rates_as_of(rates: pd.DataFrame, day: pd.Timestamp, data_dir: Path) -> pd.DataFrame:
-    """Rates published by ``day``: later periods dropped, a running period re-averaged to ``day``."""
+def _rates_as_of(rates: pd.DataFrame, day: pd.Timestamp, daily: pd.DataFrame | None) -> pd.DataFrame:
+    """Rates published by ``day``: later periods dropped, a running period re-averaged to ``day``
+    from the daily rates (resource ``fx_daily``, validated with the package; None: not declared)."""
     rates = rates[rates["period_start"] <= day].copy()
     running = rates["period_end"] > day
     if not running.any():
         return rates.reset_index(drop=True)
-    path = Path(data_dir).joinpath(*_DAILY)
-    daily = pd.read_csv(path, parse_dates=["date"]) if path.is_file() else None
     for i in rates.index[running]:
         r = rates.loc[i]
         if daily is None or r["currency"] not in daily:

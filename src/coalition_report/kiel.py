@@ -1,6 +1,7 @@
-"""Import a Kiel Ukraine Support Tracker release into the project's data package.
+"""Import a Kiel Ukraine Support Tracker release into the project's data package: reading.
 
-Two readers feed **one** validating and writing path (:func:`import_source`):
+Two readers feed **one** validating and writing path
+(:func:`coalition_report.kiel_import.import_source`, also importable from here):
 
 * the workbook Kiel publishes (:mod:`coalition_report.kiel_workbook`, ``import-kiel WORKBOOK.xlsx``),
   read by Kiel's own sheet and column names;
@@ -11,7 +12,11 @@ Each reader only locates Kiel's sheets and columns and turns cells into text; ev
 shared: row rules (donor ids, dates, aid types, measures, amounts, Kiel's totals adding up), the
 release number (read from the input, :func:`resolve_release`), the two tables of the data package
 (``data/datapackage.json``), the ``kiel-r<N>`` row of ``sources.csv``, validation of the whole
-package before anything is replaced, and the per-donor difference report.
+package before anything is replaced, and the per-donor difference report. This module holds the
+readers' common ground (errors, :class:`RawSheet`/:class:`KielSource`, column location, release
+numbers, the donor mapping, the processed-table reader, the row rules and :func:`check_totals`);
+:mod:`~coalition_report.kiel_import` validates and writes, :mod:`~coalition_report.kiel_txn` makes
+the write one transaction, :mod:`~coalition_report.kiel_report` holds the result and the report.
 
 ``aid_activities.csv``
     One row per Kiel sub-activity, in source order.
@@ -25,9 +30,8 @@ the row it was read from).
 A sheet or column that is not where Kiel's layout puts it is one :class:`KielLayoutError`. Bad
 rows are all collected and raised together as one
 :class:`~coalition_report.errors.DataValidationError`. Nothing is written unless the input is
-clean and the data package with the new tables validates. Output is deterministic (fixed row
-order, ``repr``-exact floats, ``\\n`` line ends), so re-running an import on the same input gives
-byte-identical files, and each file is replaced atomically.
+clean and the data package with the new tables validates; then the whole data folder is switched
+at once (:mod:`coalition_report.kiel_txn`).
 
 :func:`check_totals` compares the per-donor sums of the activity rows with Kiel's own totals.
 """
@@ -40,23 +44,17 @@ import hashlib
 import io
 import json
 import math
-import os
 import re
-import shutil
-import tempfile
-import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from .config import DESCRIPTOR_NAME
-from .errors import CoalitionReportError, DataValidationError, Problem
+from .errors import CoalitionReportError, Problem
 
 __all__ = [
     "ACTIVITY_COLUMNS",
@@ -152,7 +150,7 @@ _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _ISO3 = re.compile(r"[A-Z]{3}")
 _RELEASE = re.compile(r"release[\s_\-]*(?:no\.?\s*)?(\d{1,3})(?!\d)", re.IGNORECASE)
 _SUM_RTOL = 1e-9
-_DEFAULT_KIEL_SOURCE = {
+DEFAULT_KIEL_SOURCE = {
     "publisher": "Kiel Institute for the World Economy",
     "url": "https://www.kielinstitut.de/",
     "kind": "dataset",
@@ -232,6 +230,9 @@ class RawSheet:
     rows: Iterable[tuple[int, dict[str, str]]]
     skipped: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    #: The input's column name -> its spreadsheet column letter (workbook sheets only), so that
+    #: a problem can name its cell (``E12``).
+    letters: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -598,8 +599,13 @@ def _donor(mapping: dict[str, str], name: str, file: str, line: int, column: str
     return donor
 
 
-def _read_activities(sheet: RawSheet, mapping: dict[str, str], release: int,
-                     problems: list[Problem]) -> tuple[list[dict], list[tuple[int, str, float]]]:
+def read_activity_rows(sheet: RawSheet, mapping: dict[str, str], release: int,
+                       problems: list[Problem]) -> tuple[list[dict], list[tuple[int, str, float]]]:
+    """The ``aid_activities.csv`` rows of a sub-activity sheet, and its accepted negative rows.
+
+    Every row that breaks a rule adds a problem to ``problems`` and is left out (so one run
+    names every bad row); the reader's own problems are added last.
+    """
     file, col = sheet.file, sheet.columns
     source_id = f"kiel-r{release}"
     out: list[dict] = []
@@ -645,8 +651,10 @@ def _read_activities(sheet: RawSheet, mapping: dict[str, str], release: int,
     return out, negatives
 
 
-def _read_summary(sheet: RawSheet, mapping: dict[str, str], release: int,
-                  problems: list[Problem]) -> list[dict]:
+def read_total_rows(sheet: RawSheet, mapping: dict[str, str], release: int,
+                    problems: list[Problem]) -> list[dict]:
+    """The ``aid_totals.csv`` rows (long format, EUR) of a per-donor totals sheet (EUR billions);
+    problems are collected in ``problems`` as in :func:`read_activity_rows`."""
     file, col = sheet.file, sheet.columns
     source_id = f"kiel-r{release}"
     amounts = SUMMARY_FIELDS[1:]
@@ -763,565 +771,15 @@ def check_totals(activities: pd.DataFrame, totals: pd.DataFrame, *,
 
 
 # --------------------------------------------------------------------------------------------
-# Differences against the data being replaced
+# Names that moved to kiel_import (kept importable from here; loaded on first use, since
+# kiel_import itself builds on this module)
+
+_MOVED = {"KielImport": "kiel_report", "import_kiel": "kiel_import", "import_source": "kiel_import"}
 
 
-def _diff(old_acts: pd.DataFrame, old_tots: pd.DataFrame,
-          new_acts: pd.DataFrame, new_tots: pd.DataFrame) -> pd.DataFrame:
-    def per_donor(acts: pd.DataFrame, tots: pd.DataFrame, suffix: str) -> pd.DataFrame:
-        a = acts.assign(value_eur=acts["value_eur"].astype(float))
-        t = tots.assign(value_eur=tots["value_eur"].astype(float))
-        frames = [
-            a.groupby("donor_id").size().rename(f"rows_{suffix}"),
-            a[a["measure"] == "allocation"].groupby("donor_id")["value_eur"]
-             .agg(math.fsum).rename(f"activity_allocation_eur_{suffix}"),
-        ]
-        for m in MEASURES:
-            frames.append(t[t["measure"] == m].groupby("donor_id")["value_eur"]
-                          .agg(math.fsum).rename(f"total_{m}_eur_{suffix}"))
-        return pd.concat(frames, axis=1)
+def __getattr__(name: str):
+    if name in _MOVED:
+        import importlib
 
-    old = per_donor(old_acts, old_tots, "old")
-    new = per_donor(new_acts, new_tots, "new")
-    both = old.join(new, how="outer").sort_index()
-    cols = ["rows", "activity_allocation_eur", "total_allocation_eur", "total_commitment_eur"]
-    changed = pd.Series(False, index=both.index)
-    for c in cols:
-        o, n = both[f"{c}_old"], both[f"{c}_new"]
-        changed |= ~((o == n) | (o.isna() & n.isna()))
-    both["changed"] = changed
-    for c in ("rows_old", "rows_new"):
-        both[c] = both[c].astype("Int64")
-    order = [f"{c}_{s}" for c in cols for s in ("old", "new")] + ["changed"]
-    return both[order].rename_axis("donor_id").reset_index()
-
-
-def _read_previous(out_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame] | str:
-    acts, tots = out_dir / ACTIVITIES_OUT, out_dir / TOTALS_OUT
-    if not acts.is_file() or not tots.is_file():
-        return "no previous aid_activities.csv/aid_totals.csv in " + str(out_dir)
-    try:
-        old_acts = pd.read_csv(acts, dtype=str, keep_default_na=False)
-        old_tots = pd.read_csv(tots, dtype=str, keep_default_na=False)
-        for df in (old_acts, old_tots):
-            missing = [c for c in ("donor_id", "measure", "value_eur") if c not in df.columns]
-            if missing:
-                raise ValueError(f"missing columns {missing}")
-            df["value_eur"] = pd.to_numeric(df["value_eur"].replace("", None), errors="raise")
-    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        return f"previous files not comparable: {exc}"
-    return old_acts, old_tots
-
-
-def _eur_m(value: object) -> str:
-    """EUR as EUR million with one decimal, ``–`` when missing."""
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    return f"{float(value) / 1e6:,.1f}"
-
-
-def _change(old: object, new: object, fmt) -> str:
-    o, n = fmt(old), fmt(new)
-    if o == n:
-        return n
-    try:
-        delta = float(new) - float(old)
-        if math.isnan(delta):
-            raise TypeError
-    except (TypeError, ValueError):
-        return f"{o} → {n}"
-    return f"{o} → {n} ({'+' if delta >= 0 else '−'}{fmt(abs(delta))})"
-
-
-def _count(value: object) -> str:
-    return "–" if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)) \
-        else f"{int(value):,}"
-
-
-def _md(text: object) -> str:
-    """A table cell: pipes and line breaks would break the Markdown table."""
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
-def _report(result: "KielImport", source: KielSource, names: dict[str, str],
-            previous: tuple[pd.DataFrame, pd.DataFrame] | None, written: list[str]) -> str:
-    """The per-donor difference report (Markdown): the pull-request body of a Kiel import."""
-    n = result.release
-    out = [f"# Kiel Ukraine Support Tracker: import of Release {n} (`kiel-r{n}`)", ""]
-    out.append(f"- Input: {source.kind} {_md(source.description)}")
-    out.append(f"- Read: `{_md(source.activities.sheet)}` ({result.n_activities:,} sub-activities, "
-               f"{result.n_undated:,} undated, {result.n_donors} donors) and "
-               f"`{_md(source.summary.sheet)}` ({result.totals['donor_id'].nunique()} donors with "
-               f"totals)")
-    for note in source.activities.skipped + source.summary.skipped:
-        out.append(f"- Left out (not data): {_md(note)}")
-    if previous is None:
-        out.append(f"- Replaces: nothing ({_md(result.diff_note)})")
-    else:
-        old_acts, old_tots = previous
-        ids = sorted(set(old_acts.get("source_id", pd.Series(dtype=str))) - {""})
-        old_release = ", ".join(f"`{i}`" for i in ids) or "unknown release"
-        out.append(f"- Replaces: {old_release} ({len(old_acts):,} sub-activities, "
-                   f"{old_tots['donor_id'].nunique()} donors with totals)")
-        older = [int(m) for i in ids for m in re.findall(r"^kiel-r(\d+)$", i)]
-        if older and max(older) > n:
-            out.append(f"- **Warning:** Release {n} is older than the data it replaces.")
-    out.append("- Written: " + ", ".join(f"`{w}`" for w in written))
-    out.append(f"- Sources: {result.sources_action}")
-    out += ["", "## Changes per donor", ""]
-    if result.diff is None:
-        out.append("No previous data to compare with.")
-    else:
-        changed = result.diff[result.diff["changed"]]
-        out.append(f"{len(changed)} of {len(result.diff)} donors changed. Amounts in EUR million; "
-                   f"Kiel's totals are from `{_md(source.summary.sheet)}`, the sums from "
-                   f"`{_md(source.activities.sheet)}`.")
-        if len(changed):
-            out += ["", "| Donor | Kiel name | Sub-activities | Allocations (Kiel total) | "
-                        "Commitments (Kiel total) | Allocations (sum of sub-activities) |",
-                    "| --- | --- | ---: | ---: | ---: | ---: |"]
-            for r in changed.itertuples():
-                out.append(
-                    f"| {_md(r.donor_id)} | {_md(names.get(r.donor_id, ''))} | "
-                    f"{_change(r.rows_old, r.rows_new, _count)} | "
-                    f"{_change(r.total_allocation_eur_old, r.total_allocation_eur_new, _eur_m)} | "
-                    f"{_change(r.total_commitment_eur_old, r.total_commitment_eur_new, _eur_m)} | "
-                    f"{_change(r.activity_allocation_eur_old, r.activity_allocation_eur_new, _eur_m)} |")
-        for label, mask in (("New donors", changed["rows_old"].isna() & changed["total_allocation_eur_old"].isna()),
-                            ("Donors no longer in the data", changed["rows_new"].isna() & changed["total_allocation_eur_new"].isna())):
-            if mask.any():
-                out += ["", f"{label}: " + ", ".join(changed.loc[mask, "donor_id"]) + "."]
-    out += ["", "## Where Kiel's own tables disagree", ""]
-    bad = result.disagreeing
-    if bad.empty:
-        out.append("The sub-activities add up to Kiel's allocation total for every donor.")
-    else:
-        out += ["| Donor | Kiel name | Sum of sub-activities | Kiel total | Difference |",
-                "| --- | --- | ---: | ---: | ---: |"]
-        for r in bad.itertuples():
-            out.append(f"| {_md(r.donor_id)} | {_md(names.get(r.donor_id, ''))} | "
-                       f"{_eur_m(r.summed_eur)} | {_eur_m(r.kiel_eur)} | "
-                       f"{'+' if r.diff_eur >= 0 else '−'}{_eur_m(abs(r.diff_eur))} |")
-    if result.donors_without_totals:
-        out += ["", "No Kiel totals (sub-activities only): "
-                + ", ".join(result.donors_without_totals) + "."]
-    if result.negative_rows:
-        out += ["", "Negative sub-activities kept (reviewed Kiel corrections): " + "; ".join(
-            f"row {line} {donor} EUR {_eur_m(value)}m" for line, donor, value in result.negative_rows)
-            + "."]
-    return "\n".join(out) + "\n"
-
-
-# --------------------------------------------------------------------------------------------
-# Writing
-
-
-def _cell(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, (bool, np.bool_)):
-        return "true" if value else "false"
-    if isinstance(value, (float, np.floating)):
-        value = float(value)  # numpy scalars repr as "np.float64(...)"
-        if math.isnan(value):
-            return ""
-        return repr(value + 0.0)  # + 0.0 turns -0.0 into 0.0
-    return str(value)
-
-
-def _csv_line(cells: Iterable[object]) -> str:
-    buf = io.StringIO(newline="")
-    csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_MINIMAL).writerow(
-        [_cell(c) for c in cells])
-    return buf.getvalue()
-
-
-def _csv_bytes(columns: tuple[str, ...], rows: list[dict]) -> bytes:
-    return "".join([_csv_line(columns)] + [_csv_line(row[c] for c in columns) for row in rows]
-                   ).encode("utf-8")
-
-
-def _write_atomic(files: list[tuple[Path, bytes]]) -> None:
-    """Write every file to a temporary sibling first, then move them all into place."""
-    temps: list[tuple[str, Path]] = []
-    try:
-        for target, data in files:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-            temps.append((tmp, target))
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            mode = target.stat().st_mode & 0o777 if target.exists() else 0o644
-            os.chmod(tmp, mode)
-        for tmp, target in temps:
-            os.replace(tmp, target)
-    finally:
-        for tmp, _ in temps:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-
-
-def _release_of(source_id: str) -> int:
-    m = re.fullmatch(r"kiel-r(\d+)", source_id)
-    return int(m.group(1)) if m else -1
-
-
-def _sources_update(path: Path, release: int, source: KielSource, url: str | None,
-                    today: str) -> tuple[bytes | None, str]:
-    """``sources.csv`` with the release's row added or updated, every other line byte for byte.
-
-    Returns the new file (``None`` when it stays as it is) and what was done. A new row takes
-    publisher, URL, kind and licence from the newest other ``kiel-r<N>`` row; an existing row is
-    rewritten only from a workbook whose file name or sha256 differs from the row's title.
-    """
-    sid = f"kiel-r{release}"
-    if not path.is_file():
-        return None, f"no {path.name}: row {sid} not written"
-    text = path.read_text(encoding="utf-8")
-    lines = io.StringIO(text, newline="").readlines()  # the lines csv.reader counts
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header = next(reader, None) or []
-    if "source_id" not in header:
-        return None, f"{path.name} has no source_id column: row {sid} not written"
-    spans: list[tuple[int, int, dict[str, str]]] = []
-    prev = reader.line_num
-    for cells in reader:
-        spans.append((prev, reader.line_num, dict(zip(header, cells))))
-        prev = reader.line_num
-    kiel = [s for s in spans if _release_of(s[2].get("source_id", "")) > 0]
-    existing = next((s for s in kiel if s[2]["source_id"] == sid), None)
-    title = (f"Ukraine Support Tracker, Release {release} (Trebesch et al.); {source.kind} "
-             f"{source.description}")
-    if existing is not None:
-        row = dict(existing[2])
-        if source.kind != "workbook":
-            return None, f"row {sid} kept as it is (it describes these processed tables)"
-        if row.get("title") == title and url in (None, row.get("url")):
-            return None, f"row {sid} unchanged (same workbook)"
-        action = f"row {sid} updated (workbook file name or sha256 changed)"
-    else:
-        newest = max(kiel, key=lambda s: _release_of(s[2]["source_id"]))[2] if kiel else {}
-        row = {h: "" for h in header}
-        row.update({k: newest.get(k) or v for k, v in _DEFAULT_KIEL_SOURCE.items()})
-        row["source_id"] = sid
-        action = f"row {sid} added"
-    row.update(title=title, accessed=today, note=source.note, local_path=source.local_path)
-    if url:
-        row["url"] = url
-    new_line = _csv_line(row.get(h, "") for h in header)
-    if existing is not None:
-        lines[existing[0]:existing[1]] = [new_line]
-    else:
-        at = max(s[1] for s in kiel) if kiel else len(lines)
-        if at and not lines[at - 1].endswith(("\n", "\r")):
-            lines[at - 1] += "\n"
-        lines.insert(at, new_line)
-    return "".join(lines).encode("utf-8"), action
-
-
-def _validate_package(out_dir: Path, files: dict[str, bytes]) -> None:
-    """Validate the data package as it will be once ``files`` replace their namesakes.
-
-    A staged copy (the new files, the other files copied, folders linked) goes through the same
-    checks as ``coalition-report validate``; nothing in ``out_dir`` is touched.
-    """
-    from .validate import parse_package
-
-    with tempfile.TemporaryDirectory(prefix="import-kiel-") as tmp:
-        stage = Path(tmp)
-        for entry in out_dir.iterdir():
-            if entry.name in files:
-                continue
-            if entry.is_dir():
-                (stage / entry.name).symlink_to(entry.resolve(), target_is_directory=True)
-            else:
-                shutil.copy2(entry, stage / entry.name)
-        for name, data in files.items():
-            (stage / name).write_bytes(data)
-        problems = parse_package(stage).problems
-    if problems:
-        raise DataValidationError(problems)
-
-
-# --------------------------------------------------------------------------------------------
-# The result
-
-
-@dataclass
-class KielImport:
-    """Result of :func:`import_source` (:func:`import_kiel`, ``import_workbook``).
-
-    Attributes
-    ----------
-    activities : pandas.DataFrame
-        The rows written to ``aid_activities.csv`` (columns :data:`ACTIVITY_COLUMNS`; ``date`` is
-        an ISO string or ``None``, values are floats or ``NaN`` where the raw cell was empty).
-    totals : pandas.DataFrame
-        The rows written to ``aid_totals.csv`` (columns :data:`TOTAL_COLUMNS`).
-    checks : pandas.DataFrame
-        Per-donor comparison of activity allocation sums with Kiel's totals, see
-        :func:`check_totals`.
-    donors_without_totals : tuple of str
-        Donor ids with activity rows but no Kiel totals (no totals are invented for them).
-    diff : pandas.DataFrame or None
-        Per-donor comparison with the files that were in the output folder before the import
-        (columns ``donor_id``, ``rows_old``, ``rows_new``, ``activity_allocation_eur_old``/``_new``,
-        ``total_allocation_eur_old``/``_new``, ``total_commitment_eur_old``/``_new``,
-        ``changed``); ``None`` when there were no previous files.
-    diff_note : str
-        Why ``diff`` is ``None``, or empty.
-    mapping_source : str
-        Where donor ids came from: the ``actors.csv`` path, or ``"fallback"`` (``wdi.json`` ISO3
-        plus the built-in organisation ids).
-    negative_rows : tuple of tuple
-        ``(row, donor_id, value_eur)`` of every accepted negative sub-activity
-        (see :data:`REVIEWED_NEGATIVE_ROWS`).
-    source_id : str
-        ``kiel-r{release}``.
-    release : int
-        The Kiel release number, as read from the input.
-    label : str
-        The input (workbook or folder).
-    sources_action : str
-        What happened to the release's ``sources.csv`` row.
-    validated : bool
-        Whether the whole data package was validated with the new tables before writing.
-    skipped : tuple of str
-        Rows the reader left out as not data (aggregate rows, rows without a donor).
-    report : str
-        The difference report (Markdown).
-    report_path : pathlib.Path or None
-        Where the report was written (``kiel/import-diff-r<N>.md`` in the output folder).
-    paths : tuple of pathlib.Path
-        The files written.
-    seconds : float
-        Wall-clock time of the import.
-    """
-
-    activities: pd.DataFrame
-    totals: pd.DataFrame
-    checks: pd.DataFrame
-    donors_without_totals: tuple[str, ...]
-    diff: pd.DataFrame | None
-    diff_note: str
-    mapping_source: str
-    negative_rows: tuple[tuple[int, str, float], ...]
-    source_id: str
-    release: int = 0
-    label: str = ""
-    sources_action: str = ""
-    validated: bool = False
-    skipped: tuple[str, ...] = ()
-    report: str = ""
-    report_path: Path | None = None
-    paths: tuple[Path, ...] = field(default_factory=tuple)
-    seconds: float = 0.0
-
-    @property
-    def n_activities(self) -> int:
-        """Number of rows in ``aid_activities.csv``."""
-        return len(self.activities)
-
-    @property
-    def n_totals(self) -> int:
-        """Number of rows in ``aid_totals.csv``."""
-        return len(self.totals)
-
-    @property
-    def n_undated(self) -> int:
-        """Number of activity rows without a date."""
-        return int(self.activities["undated"].sum())
-
-    @property
-    def n_donors(self) -> int:
-        """Number of distinct donors in the activity rows."""
-        return int(self.activities["donor_id"].nunique())
-
-    @property
-    def disagreeing(self) -> pd.DataFrame:
-        """Rows of :attr:`checks` where activity sums and Kiel's total differ."""
-        return self.checks[self.checks["status"] == "differs"]
-
-    def summary(self) -> str:
-        """Plain-text summary for the command line.
-
-        Returns
-        -------
-        str
-            Row counts, mapping source, validation, ``sources.csv``, rows left out, donors
-            without totals, disagreeing donors, accepted negative rows, the changed donors of
-            :attr:`diff` and where the report is.
-        """
-        out = [
-            f"{self.source_id} from {self.label}: {self.n_activities} activity rows "
-            f"({self.n_undated} undated), {self.n_totals} total rows, {self.n_donors} donors; "
-            f"ids from {self.mapping_source}; {self.seconds:.2f} s",
-        ]
-        out.append("data package validated with the new tables" if self.validated else
-                   "not a data package: tables written without package validation")
-        out.append(f"sources.csv: {self.sources_action}")
-        out += [f"wrote {p}" for p in self.paths]
-        out += [f"left out (not data): {s}" for s in self.skipped]
-        if self.donors_without_totals:
-            out.append("no Kiel totals for: " + ", ".join(self.donors_without_totals))
-        bad = self.disagreeing
-        if bad.empty:
-            out.append("activity allocation sums agree with Kiel's totals for every donor")
-        for r in bad.itertuples():
-            out.append(f"DIFFERS {r.donor_id}: activities EUR {r.summed_eur:,.0f} vs Kiel total "
-                       f"EUR {r.kiel_eur:,.0f} (diff {r.diff_eur:+,.0f})")
-        for line, donor, value in self.negative_rows:
-            out.append(f"negative sub-activity kept (reviewed): row {line} {donor} EUR {value:,.0f}")
-        if self.diff is None:
-            out.append(f"diff: {self.diff_note}")
-        else:
-            changed = self.diff[self.diff["changed"]]
-            out.append(f"diff against previous files: {len(changed)} donor(s) changed")
-            for r in changed.itertuples():
-                out.append(
-                    f"  {r.donor_id}: rows {_count(r.rows_old)} -> {_count(r.rows_new)}; "
-                    f"allocation total {_eur_m(r.total_allocation_eur_old)} -> "
-                    f"{_eur_m(r.total_allocation_eur_new)}; commitment total "
-                    f"{_eur_m(r.total_commitment_eur_old)} -> "
-                    f"{_eur_m(r.total_commitment_eur_new)}; activity allocation "
-                    f"{_eur_m(r.activity_allocation_eur_old)} -> "
-                    f"{_eur_m(r.activity_allocation_eur_new)} (EUR million)")
-        if self.report_path is not None:
-            out.append(f"difference report: {self.report_path}")
-        return "\n".join(out)
-
-
-# --------------------------------------------------------------------------------------------
-# Entry points
-
-
-def import_source(source: KielSource, out_dir: Path, *, release: int | None = None,
-                  actors_csv: Path | None = None, url: str | None = None,
-                  today: str | None = None) -> KielImport:
-    """Validate a Kiel release read by either reader and write it into the data package.
-
-    Parameters
-    ----------
-    source : KielSource
-        From :func:`read_processed` or ``kiel_workbook.read_workbook``.
-    out_dir : pathlib.Path
-        Data package directory. ``aid_activities.csv``, ``aid_totals.csv`` and (in a data
-        package, i.e. with ``datapackage.json``) ``sources.csv`` are replaced atomically, and the
-        report is written to ``kiel/import-diff-r<N>.md``; existing aid tables are read first and
-        compared with the new ones.
-    release : int, optional
-        Kiel release number; only needed when the input does not name it, and checked against
-        the input otherwise (:func:`resolve_release`). Sets ``source_id`` (``kiel-r{release}``)
-        and the activity ids (``kiel-r{release}-{n:05d}``, ``n`` = 1-based data row).
-    actors_csv : pathlib.Path, optional
-        Donor mapping with a ``kiel_name`` column; default ``out_dir / "actors.csv"``. When it
-        does not exist or has no ``kiel_name`` column, ids come from ``wdi.json`` ISO3 codes,
-        ``Taiwan`` -> ``TWN`` and :data:`ORGANISATION_IDS`.
-    url : str, optional
-        Where the input was downloaded; recorded in the ``sources.csv`` row.
-    today : str, optional
-        ``accessed`` date for the ``sources.csv`` row (default: today, UTC).
-
-    Returns
-    -------
-    KielImport
-
-    Raises
-    ------
-    DataValidationError
-        If any row breaks a rule: unmapped donor (rule ``donor-mapping``), unparsable, negative
-        or implausibly large number (``number``/``minimum``/``plausible``), bad or out-of-range
-        date (``date``/``date-range``), unknown aid type or measure (``enum``), a Kiel total that
-        is not the sum of its three aid types (``total-sum``), duplicate donor totals, malformed
-        CSV; or if the data package with the new tables does not validate. Every problem is
-        collected first; nothing is written.
-    KielReleaseError
-        If the release number cannot be told or contradicts ``release``.
-    ValueError
-        If ``release`` is not a positive integer.
-    """
-    t0 = time.perf_counter()
-    release = resolve_release(source.release_hints, release, source.label)
-    out_dir = Path(out_dir)
-    actors_csv = out_dir / "actors.csv" if actors_csv is None else Path(actors_csv)
-    mapping, mapping_source, problems = donor_mapping(source.wdi_dir, actors_csv)
-    activity_rows, negatives = _read_activities(source.activities, mapping, release, problems)
-    total_rows = _read_summary(source.summary, mapping, release, problems)
-    if problems:
-        raise DataValidationError(problems)
-
-    activities = pd.DataFrame.from_records(activity_rows, columns=list(ACTIVITY_COLUMNS))
-    totals = _sort_totals(pd.DataFrame.from_records(total_rows, columns=list(TOTAL_COLUMNS)))
-    checks = check_totals(activities, totals)
-    without = tuple(sorted(set(activities["donor_id"]) - set(totals["donor_id"])))
-    previous = _read_previous(out_dir)
-    if isinstance(previous, str):
-        diff, diff_note, previous = None, previous, None
-    else:
-        diff, diff_note = _diff(*previous, activities, totals), ""
-
-    files = {ACTIVITIES_OUT: _csv_bytes(ACTIVITY_COLUMNS, activity_rows),
-             TOTALS_OUT: _csv_bytes(TOTAL_COLUMNS, totals.to_dict("records"))}
-    validated = (out_dir / DESCRIPTOR_NAME).is_file()
-    if validated:
-        today = today or datetime.now(timezone.utc).date().isoformat()
-        sources, sources_action = _sources_update(out_dir / SOURCES_OUT, release, source, url,
-                                                  today)
-        if sources is not None:
-            files[SOURCES_OUT] = sources
-        _validate_package(out_dir, files)
-    else:
-        sources_action = f"not written (no {DESCRIPTOR_NAME} in {out_dir})"
-
-    report_name = REPORT_OUT.format(release=release)
-    result = KielImport(
-        activities=activities, totals=totals, checks=checks, donors_without_totals=without,
-        diff=diff, diff_note=diff_note, mapping_source=mapping_source,
-        negative_rows=tuple(negatives), source_id=f"kiel-r{release}", release=release,
-        label=source.label, sources_action=sources_action, validated=validated,
-        skipped=tuple(source.activities.skipped + source.summary.skipped))
-    names: dict[str, str] = {}
-    for name, actor in mapping.items():
-        names.setdefault(actor, name)
-    result.report = _report(result, source, names, previous, [*files, report_name])
-    files[report_name] = result.report.encode("utf-8")
-    targets = [(out_dir / name, data) for name, data in files.items()]
-    _write_atomic(targets)
-    result.paths = tuple(p for p, _ in targets)
-    result.report_path = out_dir / report_name
-    result.seconds = time.perf_counter() - t0
-    return result
-
-
-def import_kiel(src_dir: Path, out_dir: Path, *, release: int | None = None,
-                actors_csv: Path | None = None, url: str | None = None,
-                today: str | None = None) -> KielImport:
-    """Import Kiel's processed tables in ``src_dir`` (``import-kiel --src DIR``).
-
-    ``src_dir`` holds ``bilateral_activities.csv``, ``country_summary.csv`` (EUR billions),
-    ``wdi.json`` (fallback donor mapping) and ``PROVENANCE.md`` (which names the release), in the
-    layout of ``data/kiel/``. Everything else is :func:`import_source`.
-
-    Raises
-    ------
-    KielImportError
-        If a table is missing; :class:`KielLayoutError` if a column is.
-    """
-    source = read_processed(src_dir)
-    prov = Path(src_dir).resolve() / PROVENANCE_FILE
-    if prov.is_file() and prov.is_relative_to(Path(out_dir).resolve()):
-        source.local_path = prov.relative_to(Path(out_dir).resolve()).as_posix()
-    return import_source(source, out_dir, release=release, actors_csv=actors_csv, url=url,
-                         today=today)
-
-
-def _sort_totals(totals: pd.DataFrame) -> pd.DataFrame:
-    """Order by donor_id, then aid type and measure in schema order."""
-    if totals.empty:
-        return totals
-    key = totals.assign(
-        _t=totals["aid_type"].map(AID_TYPES.index), _m=totals["measure"].map(MEASURES.index))
-    key = key.sort_values(["donor_id", "_t", "_m"], kind="mergesort")
-    return key.drop(columns=["_t", "_m"]).reset_index(drop=True)
+        return getattr(importlib.import_module(f".{_MOVED[name]}", __package__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

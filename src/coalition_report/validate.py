@@ -44,6 +44,7 @@ from typing import Any
 
 from .config import DESCRIPTOR_NAME
 from .errors import Problem
+from .validate_files import check_files
 from .validate_rules import Rules, check_keys
 from .validate_sources import check_sources
 from .validate_spec import (  # noqa: F401  (re-exported: the public API stays in this module)
@@ -668,6 +669,7 @@ def parse_package(data_dir: Path) -> ParsedPackage:
         return ParsedPackage({}, {}, problems)
     checker = _DescriptorChecker(desc, lines, problems)
     checker.run()
+    problems.extend(check_files(data_dir, desc))  # symlinks, FIFOs, devices, undescribed files
     tables: dict[str, ParsedTable] = {}
     for name, spec in checker.resources.items():
         tables[name] = _read_table(data_dir, name, spec["path"], spec["fields"], problems)
