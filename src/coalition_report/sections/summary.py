@@ -119,5 +119,5 @@ def data_coverage_text(ds: Dataset) -> Markdown:
     n_art = int((ds.claims["source_id"] == ARTICLE_SOURCE).sum())
     if n_art:
         lines.append(f"The founding article: {n_art} facts recorded one by one.")
-    lines.append(f"{len(ds.sources)} sources published by {fmt_date(an.cutoff(ds))} are cited.")
+    lines.append(f"{len(an.cited_source_ids(ds))} sources published by {fmt_date(an.cutoff(ds))} are cited.")
     return bullets(lines)
