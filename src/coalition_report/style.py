@@ -55,7 +55,7 @@ MEANINGS: dict[str, str] = {
     "role.lead_nation": "#08306B", "role.ground_forces": "#2171B5", "role.air_maritime": "#6BAED6",
     "role.logistics_training": "#1B9E77", "role.political_support": "#DFC27D", "role.observer": "#B39DDB",
     "role.declined_troops": "#8C510A", "role.outside_coalition": "#543005", "role.no_stated_role": "#C6DBEF",
-    "state.ukraine": "#FFD500", "state.russia": "#E9C3C3", "state.not_member": "#C8C8C8",
+    "state.ukraine": "#FFD500", "state.russia": "#E9C3C3", "state.not_member": "#B0B0B0",
     "membership.member": "#4A6FA5",
     "aid.military": "#B2432F", "aid.financial": "#E6AB02", "aid.humanitarian": "#66A61E",
     "group.europe": "#003399", "group.united_states": "#C51B7D", "group.other": "#8C8C8C",

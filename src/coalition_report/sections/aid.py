@@ -188,9 +188,14 @@ def monthly_finding(ds: Dataset, currency: str = "EUR") -> str:
         return f"No dated allocations by {fmt_date(an.cutoff(ds))}"
     group, value = max(w["by_group"].items(), key=lambda kv: kv[1])
     subject = {"Europe": "Europe", "United States": "The United States", "Other": "Donors outside Europe and the US"}
+    return (f"{subject.get(group, group)} gave {fmt_pct(value, w['total'])} of new aid in the twelve months to "
+            f"{_window_end(ds, w)}")
+
+
+def _window_end(ds: Dataset, w: dict) -> str:
+    """``'February 2026'``, or the day the data ends when that month is incomplete."""
     partial = an.partial_periods(ds, [w["end"]])
-    to = fmt_date(partial["end"]) if partial["month"] is not None else f"{w['end']:%B %Y}"
-    return f"{subject.get(group, group)} gave {fmt_pct(value, w['total'])} of new aid in the twelve months to {to}"
+    return fmt_date(partial["end"]) if partial["month"] is not None else f"{w['end']:%B %Y}"
 
 
 def chart_monthly_aid(ds: Dataset, currency: str = "EUR", *, colors: Mapping[str, str] | None = None,
@@ -229,14 +234,14 @@ def chart_monthly_aid(ds: Dataset, currency: str = "EUR", *, colors: Mapping[str
     w = an.last_twelve_months(ds, currency)
     sub = "By announcement month; Europe includes EU institutions"
     if w["end"] is not None:
-        sub += (f". Twelve months to {w['end']:%B %Y}: "
+        sub += (f". Twelve months to {_window_end(ds, w)}: "
                 + ", ".join(f"{g} {fmt_money(w['by_group'].get(g, 0.0), currency)}" for g in colors))
     if partial["month"] is not None:
         sub += f". {partial['month']:%B %Y} is incomplete: the data ends on {fmt_date(partial['end'])}"
     elif partial["quarter"] is not None:
         q = partial["quarter"]
         sub += f". The quarter {q.year} Q{q.quarter} is incomplete: the data ends on {fmt_date(partial['end'])}"
-    chart = alt.layer(*layers).properties(width=WIDTH, height=260, title=chart_title(
+    chart = alt.layer(*layers).properties(width=WIDTH - 50, height=260, title=chart_title(
         title or monthly_finding(ds, currency), subtitle=sub))
     by_group = m.groupby("group")["value"].sum()
     alt_text = ("Stacked monthly bar chart of allocations from "

@@ -214,7 +214,7 @@ def chart_participation(ds: Dataset, *, title: str | None = None) -> Figure:
                  alt.Tooltip("participation_as_reported:N", title="As reported")])
     counts = alt.Chart(p).mark_text(align="left", dx=3, fontSize=10, color=INK["text"]).encode(
         y=y, x="named_states:Q", text="named_states:Q")
-    chart = (bars + counts).properties(width=WIDTH - 260, height=alt.Step(16), title=chart_title(
+    chart = (bars + counts).properties(width=WIDTH - 340, height=alt.Step(16), title=chart_title(
         title or participation_finding(ds),
         subtitle="States a source names as present at each meeting, oldest first; sources often report a larger "
                  "total without naming everyone (see the meetings table)"))

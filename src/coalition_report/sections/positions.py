@@ -41,6 +41,10 @@ def positions_finding(ds: Dataset, topic: str = "coalition_force") -> str:
     return text
 
 
+#: Column headings of the stance matrix: short enough that three fit side by side.
+MATRIX_TOPICS = {"coalition_force": "Reassurance force", "ceasefire": "Ceasefire / truce",
+                 "security_guarantees": "Security guarantees"}
+
 #: The word each stance prints in its cell (the stance never rests on colour alone).
 STANCE_WORDS = {"support": "Support", "conditional": "Conditional", "neutral": "Neutral", "oppose": "Oppose"}
 
@@ -58,12 +62,13 @@ def chart_positions(ds: Dataset, actors: list[str] | None = None, *, colors: Map
     p = an.positions_matrix(ds, actors)
     p = p.assign(stance_label=p["stance"].map(STANCE_WORDS).fillna(p["stance"].str.capitalize()),
                  when=p["date"].dt.strftime("%-d %b %Y"),
+                 column=p["topic"].map(MATRIX_TOPICS).fillna(p["topic_label"]),
                  ink=p["stance"].map(lambda st: text_colour(colors.get(st, INK["land"]))))
     order = (p.assign(score=p["stance"].map({s: i for i, s in enumerate(an.STANCE_ORDER)}))
              .groupby("actor")["score"].mean().sort_values(kind="stable").index.tolist())
     base = alt.Chart(p).encode(
-        x=alt.X("topic_label:N", title=None, sort=list(an.TOPIC_LABELS.values()),
-                axis=alt.Axis(orient="top", labelAngle=0, labelLimit=0)),
+        x=alt.X("column:N", title=None, sort=list(MATRIX_TOPICS.values()),
+                axis=alt.Axis(orient="top", labelAngle=0, labelLimit=0, labelFontSize=10)),
         y=alt.Y("actor:N", sort=order, title=None, axis=alt.Axis(labelLimit=0)))
     cells = base.mark_rect(stroke="white", strokeWidth=2).encode(
         color=alt.Color("stance_label:N", title="Stance", scale=color_scale(
@@ -72,7 +77,7 @@ def chart_positions(ds: Dataset, actors: list[str] | None = None, *, colors: Map
                  alt.Tooltip("stance_label:N", title="Stance"), alt.Tooltip("when:N", title="Date"),
                  alt.Tooltip("summary:N", title="Summary")])
     text = base.mark_text(fontSize=10).encode(text="stance_label:N", color=alt.Color("ink:N", scale=None))
-    chart = (cells + text).properties(width=WIDTH - 170, height=alt.Step(20), title=chart_title(
+    chart = (cells + text).properties(width=WIDTH - 150, height=alt.Step(20), title=chart_title(
         title or positions_finding(ds), subtitle="Newest dated stance per actor and topic; dates and sources "
                                                  "in the values table"))
     opp = p[p["stance"] == "oppose"]["actor"].unique().tolist()
@@ -145,13 +150,16 @@ def chart_timeline(ds: Dataset, *, since: str | None = an.SHOWN_SINCE, lanes: Ma
     t = t.assign(lane=t["kind"].map(lanes).fillna("Other"))
     order = [lane for lane in dict.fromkeys([*lanes.values(), "Other"]) if lane in set(t["lane"])]
     t = t.sort_values(["date", "title"]).reset_index(drop=True)
-    t["label"] = t["date"].dt.strftime("%-d %b %Y") + "  " + t["title"].str.replace("Coalition meeting: ", "Meeting: ")
+    # the date is the mark's position (and in the tooltip and the table); the label is what happened
+    t["label"] = t["title"].str.replace("Coalition meeting: ", "Meeting: ")
+    t["label"] = t["label"].where(~t["label"].duplicated(keep=False),
+                                  t["label"] + " (" + t["date"].dt.strftime("%-d %b") + ")")
     chart = alt.Chart(t).mark_point(filled=True, size=60, color=INK["mark"]).encode(
         x=alt.X("date:T", title=None, axis=time_axis(t["date"], orient="top")),
         y=alt.Y("label:N", sort=t["label"].tolist(), title=None, axis=alt.Axis(labelLimit=0, labelFontSize=9)),
-        shape=alt.Shape("lane:N", sort=order, title="Kind", legend=alt.Legend(orient="bottom", columns=3)),
+        shape=alt.Shape("lane:N", sort=order, title="Kind", legend=alt.Legend(orient="bottom", columns=1)),
         tooltip=[alt.Tooltip("date:T", format="%d %b %Y"), "lane:N", "title:N"],
-    ).properties(width=140, height=alt.Step(12), title=chart_title(
+    ).properties(width=150, height=alt.Step(12), title=chart_title(
         title or timeline_finding(ds, since),
         subtitle="Each row is one dated event, labelled; details and sources in the table below"))
     alt_text = (f"Timeline of {len(t)} dated events from {t['date'].min():%B %Y} to {t['date'].max():%B %Y}: "
