@@ -41,7 +41,12 @@ def test_references_and_the_coverage_count_are_the_one_cited_set(ds):
     listed = [r["source_id"] for r in methods.references(ds).rows]
     assert sorted(listed) == sorted(cited)
     assert f"Sources cited ({len(listed)})" in methods.references(ds).caption
-    assert f"{len(listed)} sources published by" in summary.data_coverage_text(ds).text
+    later = an.later_series_ids(ds)
+    assert f"{len(listed)} sources are cited: {len(listed) - len(later)} published by" in summary.data_coverage_text(ds).text
+    # a series compiled later (Kiel's release, the ECB file) is never counted as published by then
+    from coalition_report.data import source_dates
+    known = source_dates(ds.sources)
+    assert later == {s for s in listed if known.get(s) is not None and known[s] > __import__("pandas").Timestamp(an.cutoff(ds))}
 
 
 def test_the_outlook_shown_has_all_its_sources_listed(ds):

@@ -36,7 +36,7 @@ __all__ = [
     "display_rate", "to_currency", "headline_figures", "map_status", "rates_used", "stance_counts",
     "DEFINITIONS", "NOT_MEMBER_LABEL", "cutoff", "definitions", "eu_institutions_check",
     "members_without_aid_rows", "cited_source_ids", "shown_outlook", "SHOWN_SINCE", "EU_LABEL",
-    "last_twelve_months", "partial_periods",
+    "last_twelve_months", "partial_periods", "later_series_ids",
 ]
 
 ROLE_ORDER = ["lead_nation", "ground_forces", "air_maritime", "logistics_training",
@@ -586,6 +586,17 @@ def cited_source_ids(ds: Dataset, actor_id: str | None = None, *, currency: str 
         ids |= _split_ids(ds.actors.loc[ds.actors["actor_id"].isin(gdp["donor_id"]), "gdp_source_id"])
     ids |= _split_ids(rates_used(ds, currency)["source_id"])
     return ids & known
+
+
+def later_series_ids(ds: Dataset, cited: set[str] | None = None) -> set[str]:
+    """Cited sources compiled after the cut-off (a later Kiel release, the ECB rates file): only
+    their values dated by then are used, so they are counted apart from those published by then."""
+    from .data import source_dates
+
+    cited = cited if cited is not None else cited_source_ids(ds)
+    known = source_dates(ds.sources[ds.sources["source_id"].isin(cited)])
+    day = pd.Timestamp(cutoff(ds))
+    return {sid for sid, k in known.items() if pd.notna(k) and k > day}
 
 
 # ---------------------------------------------------------------------------------------------
