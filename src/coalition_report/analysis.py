@@ -36,7 +36,7 @@ __all__ = [
     "display_rate", "to_currency", "headline_figures", "map_status", "rates_used", "stance_counts",
     "DEFINITIONS", "NOT_MEMBER_LABEL", "cutoff", "definitions", "eu_institutions_check",
     "members_without_aid_rows", "cited_source_ids", "shown_outlook", "SHOWN_SINCE", "EU_LABEL",
-    "last_twelve_months", "partial_periods", "later_series_ids",
+    "last_twelve_months", "partial_periods", "later_series_ids", "EU_DONOR",
 ]
 
 ROLE_ORDER = ["lead_nation", "ground_forces", "air_maritime", "logistics_training",
@@ -62,18 +62,19 @@ EU_LABEL = "EU institutions"
 #: Events and announcements the brief lists start on this day (the month before the coalition).
 SHOWN_SINCE = "2025-02-01"
 
-#: The definitions the brief prints in Methods; each is what the function named beside it does.
+#: The definitions the brief prints in Methods, in a reader's words (no function or file names):
+#: member is what :func:`coalition_members` does, role :func:`current_roles`, stance
+#: :func:`positions_matrix`, groups :func:`aid_by_group`, eu :func:`aid_by_donor`.
 DEFINITIONS = {
     "member": ("Coalition member", "a state named by a source as present (attended or observer) at one or more "
                "of the coalition's leaders' meetings, whose newest reported role is not \"outside the "
                "coalition\". Chiefs-of-defence, ministers' and planners' meetings included non-members and "
-               "do not count; Ukraine (the state supported) and organisations are not counted "
-               "(coalition_members)."),
+               "do not count; Ukraine (the state supported) and organisations are not counted."),
     "role": ("Role", "one category per state from its newest dated report on or before the as-of date; on the same "
-             "day the better-sourced report wins; the source's own wording is kept beside it (current_roles)."),
+             "day the better-sourced report wins; the source's own wording is kept beside it."),
     "force": ("Offers forces", "a member whose role is lead nation, ground forces, or air or maritime assets."),
-    "stance": ("Stance", "the newest dated position per actor and topic, coded by the rules in data/CURATION.md "
-               "(support, conditional, neutral, oppose) from the quoted wording (positions_matrix)."),
+    "stance": ("Stance", "the newest dated position per actor and topic, coded by the project's written coding rules "
+               "(support, conditional, neutral, oppose) from the quoted wording."),
     "groups": ("Aid groups", "Europe = donors Kiel flags as geographically European plus EU institutions; "
                "United States; Other."),
     "eu": ("EU institutions", "one donor at every date: the European Commission and Council, the European "
@@ -85,7 +86,7 @@ DEFINITIONS = {
               "are used."),
     "currency": ("Currency", "euro sums are converted at the reference rate in force on the as-of date (the mean "
                  "of the rates published so far in its period); announcements at the rate of their own date."),
-    "confidence": ("Confidence", "facts graded low by the research dossier (one secondary or aggregator site) "
+    "confidence": ("Confidence", "facts graded low confidence (resting on one secondary or aggregator site) "
                    "are marked \"(low confidence)\" wherever they appear."),
 }
 

@@ -302,8 +302,9 @@ def chart_gdp_share(ds: Dataset, *, top_n: int | None = None, colors: Mapping[st
     if s.empty:
         gdp_ids = ds.actors["gdp_source_id"].dropna().unique().tolist() if "gdp_source_id" in ds.actors else []
         msg = f"No GDP figures published by {fmt_date(an.cutoff(ds))} are in the data"
-        chart = alt.Chart(pd.DataFrame({"text": [msg]})).mark_text(fontSize=13).encode(
-            text="text:N").properties(width=WIDTH, height=60, title=chart_title(title or gdp_share_finding(ds)))
+        chart = alt.Chart(pd.DataFrame({"text": ["Aid as a share of GDP can be shown once a GDP source is published"]})
+                          ).mark_text(fontSize=12, color=INK["subtle"]).encode(text="text:N").properties(
+            width=WIDTH, height=40, title=chart_title(title or gdp_share_finding(ds)))
         return Figure(chart, alt_text=msg + ": aid as a share of GDP cannot be shown yet.",
                       source_note=source_note(ds, gdp_ids, "The GDP source in the data was published later"))
     s = s.assign(member=s["coalition_member"].map({True: "Coalition member", False: "Not a member"}),
@@ -364,7 +365,7 @@ def table_announcements(ds: Dataset, currency: str = "EUR", *, since: str | None
         a = a[a["date"] >= pd.Timestamp(since)]
     if a.empty:
         return Table(pd.DataFrame({"Note": [f"No aid announcements recorded by {fmt_date(an.cutoff(ds))}"]}),
-                     caption=caption, source_note="Source: the project's data package (aid_announcements.csv).")
+                     caption=caption, source_note="Source: the project's data package.")
     q = {"about": "about ", "more_than": "more than ", "at_least": "at least ", "up_to": "up to "}
     orig = [("" if pd.isna(r.amount) else q.get(r.qualifier, "") + fmt_money(r.amount, r.currency))
             or "not stated" for r in a.itertuples()]

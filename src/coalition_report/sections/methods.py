@@ -46,6 +46,9 @@ def kiel_method_note(ds: Dataset) -> Markdown:
         chk = check_totals(ds.aid_activities, ds.aid_totals)
         bad = chk[chk["status"] == "differs"]
         names = ds.actors.set_index("actor_id")["name"]
+        eu = an.eu_institutions_check(ds)
+        if abs(eu["kiel_total"] - eu["commission_council"] - eu["eib"]) <= 1e-6 * max(eu["kiel_total"], 1):
+            bad = bad[bad["donor_id"] != an.EU_DONOR]  # the gap is the EIB, inside Kiel's total (Definitions)
         for r in bad.itertuples():
             lines.append(f"Kiel's activity rows and donor totals differ for {names.get(r.donor_id, r.donor_id)}: "
                          f"{fmt_money(r.summed_eur, 'EUR')} summed vs {fmt_money(r.kiel_eur, 'EUR')} in the totals; "
