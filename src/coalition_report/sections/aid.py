@@ -93,18 +93,31 @@ def chart_top_donors(ds: Dataset, currency: str = "EUR", *, top_n: int = 15, sor
                                  "type": _TYPE_LABELS[t], "value": v / 1e9, "rank": r.rank})
     long = pd.DataFrame(long, columns=["donor", "measure", "type", "value", "rank"])
     biggest = max([d["allocation_total"].max(), d["commitment_total"].max()], key=lambda v: v if v == v else 0)
-    chart = alt.Chart(long).mark_bar().encode(
-        y=alt.Y("donor:N", sort=d["name"].tolist(), title=None, axis=alt.Axis(labelLimit=0)),
-        yOffset=alt.YOffset("measure:N", sort=["Allocations", "Commitments"]),
-        x=alt.X("sum(value):Q", title=f"{currency} billion", axis=_money_axis([(biggest or 0) / 1e9])),
+    has_commitments = bool((long["measure"] == "Commitments").any())
+    y = alt.Y("donor:N", sort=d["name"].tolist(), title=None, axis=alt.Axis(labelLimit=0))
+    y_off = alt.YOffset("measure:N", sort=["Allocations", "Commitments"])
+    bars = alt.Chart(long).mark_bar().encode(
+        y=y, yOffset=y_off,
+        x=alt.X("sum(value):Q", title=f"{currency} billion", axis=_money_axis([(biggest or 0) / 1e9]),
+                scale=alt.Scale(domainMax=float((biggest or 0) / 1e9 * 1.14) or 1)),
         color=alt.Color("type:N", title="Aid type", scale=_type_scale(colors)),
         opacity=alt.Opacity("measure:N", title="Upper bar / lower bar", sort=["Allocations", "Commitments"],
-                            scale=alt.Scale(domain=["Allocations", "Commitments"], range=[1.0, 0.45])),
+                            scale=alt.Scale(domain=["Allocations", "Commitments"], range=[1.0, 0.45]),
+                            legend=alt.Legend() if has_commitments else None),
         tooltip=["donor:N", "measure:N", "type:N", alt.Tooltip("value:Q", format=",.2f", title=f"{currency} bn")],
-    ).properties(width=WIDTH - 220, height=alt.Step(17), title=chart_title(
+    )
+    # direct label: each donor's total allocation at the end of its upper bar
+    totals = pd.DataFrame({"donor": d["name"], "measure": "Allocations", "value": d["allocation_total"] / 1e9})
+    totals["label"] = totals["value"].map(lambda v: f"{v:,.1f}")
+    labels = alt.Chart(totals).mark_text(align="left", dx=3, fontSize=9, color=INK["text"]).encode(
+        y=y, yOffset=y_off, x="value:Q", text="label:N")
+    chart = (bars + labels).properties(width=WIDTH - 220, height=alt.Step(17), title=chart_title(
         title or top_donors_finding(ds, currency),
-        subtitle=[f"Top {len(d)} donors to Ukraine. Upper bar: allocations (delivered or earmarked); "
-                  "lower, lighter bar: commitments (pledges)"]))
+        subtitle=[f"Top {len(d)} donors to Ukraine, {currency} billion. "
+                  + ("Upper bar: allocations (delivered or earmarked), total printed; lower, lighter bar: "
+                     "commitments (pledges)" if has_commitments else
+                     "Allocations (delivered or earmarked), total printed; commitments are not known before "
+                     "Kiel's per-donor totals")]))
     ranked = d.sort_values("rank")
     alt_text = (f"Bar chart of the {len(d)} largest donors by total allocation. Largest: {ranked.iloc[0]['name']} "
                 f"with {fmt_money(ranked.iloc[0]['allocation_total'], currency)} allocated; second: "
