@@ -136,12 +136,12 @@ def test_palette_is_a_copy_and_names_unknown_palettes():
 
 def test_top_donors_top_n_sort_and_title(shipped):
     by_alloc = aid.chart_top_donors(shipped, top_n=7)
-    order = by_alloc.spec["encoding"]["y"]["sort"]
+    order = by_alloc.spec["layer"][0]["encoding"]["y"]["sort"]
     assert len(order) == 7
     assert "Top 7 donors" in by_alloc.spec["title"]["subtitle"][0]
     assert by_alloc.spec["title"]["text"] == style.chart_title(aid.top_donors_finding(shipped)).to_dict()["text"]
     named = aid.chart_top_donors(shipped, top_n=7, sort_by="name", title="Seven donors").spec
-    assert named["encoding"]["y"]["sort"] == sorted(order)  # same donors, alphabetical
+    assert named["layer"][0]["encoding"]["y"]["sort"] == sorted(order)  # same donors, alphabetical
     assert named["title"]["text"] == "Seven donors"
     with pytest.raises(ValueError, match="sort_by='size'"):
         aid.chart_top_donors(shipped, sort_by="size")
