@@ -72,7 +72,8 @@ def chart_positions(ds: Dataset, actors: list[str] | None = None, *, colors: Map
         y=alt.Y("actor:N", sort=order, title=None, axis=alt.Axis(labelLimit=0)))
     cells = base.mark_rect(stroke="white", strokeWidth=2).encode(
         color=alt.Color("stance_label:N", title="Stance", scale=color_scale(
-            colors, labels=STANCE_WORDS, order=[s for s in an.STANCE_ORDER if s in colors])),
+            colors, labels=STANCE_WORDS, order=[s for s in an.STANCE_ORDER if s in colors]),
+            legend=alt.Legend(symbolType="square")),
         tooltip=[alt.Tooltip("actor:N", title="Actor"), alt.Tooltip("topic_label:N", title="Topic"),
                  alt.Tooltip("stance_label:N", title="Stance"), alt.Tooltip("when:N", title="Date"),
                  alt.Tooltip("summary:N", title="Summary")])
