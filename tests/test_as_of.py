@@ -192,16 +192,18 @@ def _top_donors(day: date, n: int = 15) -> dict[str, float]:
     """Top-n total allocations in EUR bn from the raw files, by the documented rule."""
     kiel = {r["source_id"] for r in _rows("aid_activities.csv")}
     released = all(KNOWN[k] and KNOWN[k] <= day for k in kiel)
-    names = {a["actor_id"]: a["name"] for a in _rows("actors.csv")}
+    # the EU's three donors (Commission and Council, EIB, EPF) are one donor, "EU institutions"
+    names = {a["actor_id"]: a["name"] for a in _rows("actors.csv")} | {"eu-institutions": "EU institutions"}
+    eu = {"eib": "eu-institutions", "epf": "eu-institutions"}
     tot = defaultdict(float)
     if released:
         for r in _rows("aid_totals.csv"):
             if r["measure"] == "allocation":
-                tot[r["donor_id"]] += float(r["value_eur"])
+                tot[eu.get(r["donor_id"], r["donor_id"])] += float(r["value_eur"])
     else:
         for r in _rows("aid_activities.csv"):
             if r["measure"] == "allocation" and r["date"] and date.fromisoformat(r["date"]) <= day:
-                tot[r["donor_id"]] += float(r["value_eur"])
+                tot[eu.get(r["donor_id"], r["donor_id"])] += float(r["value_eur"])
     top = sorted(tot.items(), key=lambda kv: (-kv[1], names[kv[0]]))[:n]
     return {names[d]: v / 1e9 for d, v in top}
 

@@ -10,6 +10,10 @@ Definitions used throughout the brief (also in the README):
 * **Current role**: the newest ``contributions`` row per state on or before the cut-off.
 * **Aid groups**: ``Europe`` = donors Kiel flags as geographically European plus EU institutions;
   ``United States``; ``Other``.
+* **EU institutions**: one donor at every date: the Commission and Council, the European Investment
+  Bank and the European Peace Facility (Kiel's three EU donors). Kiel's per-donor total for "EU
+  (Commission and Council)" already holds the EIB's allocations; before that release is known the
+  three are summed from their activity rows (see :func:`eu_institutions_check`).
 * **Display currency**: EUR sums are converted at the recorded rate in force on the cut-off date
   (or the newest earlier period); announcements are converted at the rate of their own date.
 """
@@ -31,7 +35,10 @@ __all__ = [
     "participation_by_meeting", "aid_by_donor", "aid_by_group", "aid_monthly",
     "aid_share_of_gdp", "announcements", "positions_matrix", "quotes", "timeline",
     "display_rate", "to_currency", "headline_figures", "map_status", "rates_used", "stance_counts",
-    "DEFINITIONS", "NOT_MEMBER_LABEL", "cutoff", "last_reported", "STALE_AFTER_MONTHS",
+    "DEFINITIONS", "NOT_MEMBER_LABEL", "cutoff", "definitions", "eu_institutions_check",
+    "members_without_aid_rows", "cited_source_ids", "shown_outlook", "SHOWN_SINCE", "EU_LABEL",
+    "last_twelve_months", "partial_periods", "later_series_ids", "EU_DONOR",
+    "last_reported", "STALE_AFTER_MONTHS",
 ]
 
 ROLE_ORDER = ["lead_nation", "ground_forces", "air_maritime", "logistics_training",
@@ -51,30 +58,88 @@ AID_TYPES = ["military", "financial", "humanitarian"]
 BENEFICIARY = "UKR"
 _CONF_RANK = {"low": 0, "medium": 1, "high": 2}
 EU_BODIES = {"eu-institutions", "epf", "eib"}
+#: The donor id every EU body's aid is counted under, and the name the brief gives it.
+EU_DONOR = "eu-institutions"
+EU_LABEL = "EU institutions"
+#: Events and announcements the brief lists start on this day (the month before the coalition).
+SHOWN_SINCE = "2025-02-01"
 
-#: The definitions the brief prints in Methods; each is what the function named beside it does.
+#: The definitions the brief prints in Methods, in a reader's words (no function or file names):
+#: member is what :func:`coalition_members` does, role :func:`current_roles`, stance
+#: :func:`positions_matrix`, groups :func:`aid_by_group`, eu :func:`aid_by_donor`.
 DEFINITIONS = {
     "member": ("Coalition member", "a state named by a source as present (attended or observer) at one or more "
                "of the coalition's leaders' meetings, whose newest reported role is not \"outside the "
                "coalition\". Chiefs-of-defence, ministers' and planners' meetings included non-members and "
-               "do not count; Ukraine (the state supported) and organisations are not counted "
-               "(coalition_members)."),
+               "do not count; Ukraine (the state supported) and organisations are not counted."),
     "role": ("Role", "one category per state from its newest dated report on or before the as-of date; on the same "
-             "day the better-sourced report wins; the source's own wording is kept beside it (current_roles)."),
+             "day the better-sourced report wins; the source's own wording is kept beside it."),
     "force": ("Offers forces", "a member whose role is lead nation, ground forces, or air or maritime assets."),
-    "stance": ("Stance", "the newest dated position per actor and topic, coded by the rules in data/CURATION.md "
-               "(support, conditional, neutral, oppose) from the quoted wording (positions_matrix)."),
+    "stance": ("Stance", "the newest dated position per actor and topic, coded by the project's written coding rules "
+               "(support, conditional, neutral, oppose) from the quoted wording."),
     "groups": ("Aid groups", "Europe = donors Kiel flags as geographically European plus EU institutions; "
                "United States; Other."),
+    "eu": ("EU institutions", "one donor at every date: the European Commission and Council, the European "
+           "Investment Bank (EIB) and the European Peace Facility (EPF), Kiel's three EU donors, counted as one "
+           "donor in every table and chart."),
     "as_of": ("As-of date", "a knowledge cut-off: a record is shown only if what it states happened on or before "
               "that day and its source was published by then; an undated record takes its source's date; "
               "only sources published by then are listed or cited, and only exchange rates published by then "
               "are used."),
     "currency": ("Currency", "euro sums are converted at the reference rate in force on the as-of date (the mean "
                  "of the rates published so far in its period); announcements at the rate of their own date."),
-    "confidence": ("Confidence", "facts graded low by the research dossier (one secondary or aggregator site) "
+    "confidence": ("Confidence", "facts graded low confidence (resting on one secondary or aggregator site) "
                    "are marked \"(low confidence)\" wherever they appear."),
 }
+
+
+def definitions(ds: Dataset) -> list[tuple[str, str]]:
+    """(label, text) of every definition Methods prints, with the data-dependent parts computed."""
+    out = dict(DEFINITIONS)
+    label, text = out["eu"]
+    chk = eu_institutions_check(ds)
+    if chk["basis"] == "kiel_totals":
+        text += (f" Kiel's per-donor total for the Commission and Council ({_bn(chk['kiel_total'])}) equals the sum of "
+                 f"the Commission and Council's activity rows ({_bn(chk['commission_council'])}) and the EIB's "
+                 f"({_bn(chk['eib'])}): the EIB is inside it.")
+    else:
+        text += (f" Before Kiel's per-donor totals are known, the three are summed from their dated activity rows "
+                 f"(Commission and Council {_bn(chk['commission_council'])}, EIB {_bn(chk['eib'])}).")
+    text += (" The EPF appears in Kiel's rows with commitments only, with no value in the release used, so it "
+             "adds nothing to any total." if chk["epf"] == 0 else f" EPF: {_bn(chk['epf'])}.")
+    out["eu"] = (label, text)
+    missing = members_without_aid_rows(ds)
+    if len(missing):
+        label, text = out["groups"]
+        out["groups"] = (label, text + f" Members without any row in Kiel's data ({', '.join(missing['name'])}) "
+                                       "are members but not donors in the aid charts.")
+    return list(out.values())
+
+
+def _bn(v: float) -> str:
+    return f"EUR {v / 1e9:,.2f}bn"
+
+
+def eu_institutions_check(ds: Dataset) -> dict:
+    """How the EU institutions' allocation is made up (EUR): Kiel's total and the activity sums.
+
+    Returns ``basis`` (``kiel_totals`` or ``activity_sums``), ``kiel_total`` (NaN without totals),
+    and the activity allocation sums of ``commission_council``, ``eib`` and ``epf``.
+    """
+    a = ds.aid_activities[ds.aid_activities["measure"] == "allocation"]
+    sums = a.groupby("donor_id")["value_eur"].sum()
+    t = ds.aid_totals
+    kiel = t[(t["donor_id"] == EU_DONOR) & (t["measure"] == "allocation")]["value_eur"].sum() if len(t) else float("nan")
+    return {"basis": "kiel_totals" if len(t) else "activity_sums", "kiel_total": float(kiel),
+            "commission_council": float(sums.get(EU_DONOR, 0.0)), "eib": float(sums.get("eib", 0.0)),
+            "epf": float(sums.get("epf", 0.0))}
+
+
+def members_without_aid_rows(ds: Dataset) -> pd.DataFrame:
+    """Coalition members with no row in Kiel's data (as of the cut-off): members, never donors."""
+    m = coalition_members(ds)
+    donors = set(ds.aid_activities["donor_id"]) | set(ds.aid_totals["donor_id"])
+    return m.loc[~m["actor_id"].isin(donors), ["actor_id", "name"]].sort_values("name").reset_index(drop=True)
 
 
 def cutoff(ds: Dataset) -> date:
@@ -267,11 +332,14 @@ def aid_by_donor(ds: Dataset, currency: str = "EUR") -> pd.DataFrame:
     """
     totals = ds.aid_totals
     if len(totals):
+        # Kiel's "EU (Commission and Council)" total already holds the EIB (eu_institutions_check)
         base, basis = totals, "kiel_totals"
     else:
         acts = ds.aid_activities[ds.aid_activities["measure"] == "allocation"]
         base = acts.groupby(["donor_id", "aid_type", "measure"], as_index=False)["value_eur"].sum()
         basis = "activity_sums"
+    # one EU donor at every date: the EIB and the EPF are counted under the EU institutions
+    base = base.assign(donor_id=base["donor_id"].where(~base["donor_id"].isin(EU_BODIES), EU_DONOR))
     wide = base.pivot_table(index="donor_id", columns=["measure", "aid_type"], values="value_eur",
                             aggfunc="sum", fill_value=0.0)
     out = pd.DataFrame(index=wide.index)
@@ -284,7 +352,7 @@ def aid_by_donor(ds: Dataset, currency: str = "EUR") -> pd.DataFrame:
     out = out * rate
     members = set(coalition_members(ds)["actor_id"])
     out = out.reset_index()
-    out.insert(1, "name", out["donor_id"].map(_actor_names(ds)))
+    out.insert(1, "name", out["donor_id"].map(_actor_names(ds)).where(out["donor_id"] != EU_DONOR, EU_LABEL))
     out["group"] = out["donor_id"].map(_group(ds))
     out["coalition_member"] = out["donor_id"].isin(members)
     out["basis"] = basis
@@ -495,3 +563,116 @@ def headline_figures(ds: Dataset, currency: str = "EUR") -> dict[str, object]:
         "alloc_total": float(groups["allocation_total"].sum()),
         "currency": currency,
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# what the brief cites: one set, one count
+
+#: Tables whose rows the brief shows only in part; every other table's rows are all shown, so all
+#: their sources are cited (a new table is cited in full until a rule is added here).
+_PARTLY_SHOWN = {"contributions", "positions", "events", "aid_announcements", "claims", "outlook", "actors",
+                 "fx_rates", "sources"}
+
+
+def shown_outlook(ds: Dataset) -> pd.DataFrame:
+    """The analysts' outlook the brief shows: the newest set written on or before the cut-off."""
+    o = ds.tables.get("outlook")
+    if o is None or o.empty:
+        return pd.DataFrame(columns=["outlook_id", "date", "source_id"])
+    return o[o["date"] == o["date"].max()].sort_values(["order", "outlook_id"]).reset_index(drop=True)
+
+
+def _split_ids(values) -> set[str]:
+    """Source ids in a column of single ids or ``;``-separated lists."""
+    out: set[str] = set()
+    for v in values:
+        if isinstance(v, str):
+            out |= {i.strip() for i in v.split(";") if i.strip()}
+    return out
+
+
+def _source_cols(df: pd.DataFrame) -> list[str]:
+    return [c for c in df.columns if c == "source_id" or c.endswith("_source_id") or c.endswith("_source_ids")]
+
+
+def cited_source_ids(ds: Dataset, actor_id: str | None = None, *, currency: str = "EUR",
+                     since: str | None = SHOWN_SINCE) -> set[str]:
+    """The sources the brief cites: those of the records it shows, and only sources in ``sources``.
+
+    This one set is the references list and every "sources cited" count. The brief shows: every
+    state on the map with its newest role (:func:`map_status`), every meeting and attendance row,
+    the newest stance per actor and topic and every quoted position, events and announcements dated
+    from ``since``, the founding article's facts, the outlook shown (:func:`shown_outlook`), Kiel's
+    release, the GDP figures and exchange rates used (:func:`rates_used`), and every row of any other
+    table. For a country profile (``actor_id``) it is every row about that state.
+    """
+    known = set(ds.sources["source_id"])
+    if actor_id:
+        from .cite import used_sources  # a profile shows every row about its state
+        return used_sources(ds, actor_id) & known
+    ids: set[str] = set()
+    for name, df in ds.tables.items():
+        if name not in _PARTLY_SHOWN:
+            for col in _source_cols(df):
+                ids |= _split_ids(df[col])
+    ids |= _split_ids(map_status(ds)["source_id"])
+    ids |= _split_ids(positions_matrix(ds)["source_id"]) | _split_ids(quotes(ds)["source_id"])
+    start = pd.Timestamp(since) if since else None
+    for name in ("events", "aid_announcements"):
+        df = ds.table(name)
+        if start is not None and len(df):
+            df = df[df["date"] >= start]
+        for col in _source_cols(df):
+            ids |= _split_ids(df[col])
+    ids |= _split_ids(ds.claims.loc[ds.claims["source_id"] == "article", "source_id"])
+    o = shown_outlook(ds)
+    for col in _source_cols(o):
+        ids |= _split_ids(o[col])
+    gdp = aid_share_of_gdp(ds)
+    if len(gdp) and "gdp_source_id" in ds.actors:
+        ids |= _split_ids(ds.actors.loc[ds.actors["actor_id"].isin(gdp["donor_id"]), "gdp_source_id"])
+    ids |= _split_ids(rates_used(ds, currency)["source_id"])
+    return ids & known
+
+
+def later_series_ids(ds: Dataset, cited: set[str] | None = None) -> set[str]:
+    """Cited sources compiled after the cut-off (a later Kiel release, the ECB rates file): only
+    their values dated by then are used, so they are counted apart from those published by then."""
+    from .data import source_dates
+
+    cited = cited if cited is not None else cited_source_ids(ds)
+    known = source_dates(ds.sources[ds.sources["source_id"].isin(cited)])
+    day = pd.Timestamp(cutoff(ds))
+    return {sid for sid, k in known.items() if pd.notna(k) and k > day}
+
+
+# ---------------------------------------------------------------------------------------------
+# periods
+
+def partial_periods(ds: Dataset, months: pd.Series) -> dict[str, pd.Timestamp | None]:
+    """The month and quarter that the data covers only in part (``None`` when complete).
+
+    Kiel's coverage ends on ``ds.kiel_cutoff`` (or, reconstructed, on the as-of date): a month or
+    quarter that ends after it is incomplete.
+    """
+    end = pd.Timestamp(min(d for d in (ds.kiel_cutoff, cutoff(ds)) if d))
+    months = pd.to_datetime(pd.Series(list(months))).dropna()
+    if months.empty:
+        return {"month": None, "quarter": None}
+    last = months.max()
+    month_end = last + pd.offsets.MonthEnd(0)
+    q_end = last.to_period("Q").end_time.normalize()
+    return {"month": last if month_end > end else None,
+            "quarter": last.to_period("Q").start_time if q_end > end else None, "end": end}
+
+
+def last_twelve_months(ds: Dataset, currency: str = "EUR") -> dict:
+    """Allocations by group over the twelve newest dated months (the monthly chart's window)."""
+    m = aid_monthly(ds, currency)
+    m = m[m["month"].notna()]
+    if m.empty:
+        return {"end": None, "start": None, "by_group": {}, "total": 0.0}
+    end = m["month"].max()
+    start = end - pd.DateOffset(months=11)
+    w = m[m["month"] >= start].groupby("group")["value"].sum()
+    return {"end": end, "start": start, "by_group": w.to_dict(), "total": float(w.sum())}

@@ -5,11 +5,14 @@ font vl-convert measures with and WeasyPrint draws with; the Okabe–Ito palette
 common colour-vision deficiencies; sizes readable at A4 width). Any chart an analyst writes in a
 notebook therefore gets the house look without extra code.
 
+The brief's own charts use one colour per meaning (:data:`MEANINGS`, documented there); the
+named palettes are views on it.
+
 Colours are named mappings (value -> colour), never lists paired with a separate list of names:
 reordering a mapping changes the legend order, never which value gets which colour.
 
 >>> palette("stances")["oppose"]
-'#D55E00'
+'#D7301F'
 >>> color_scale({"b": "#111111", "a": "#222222"}, labels={"a": "A", "b": "B"}).to_dict()
 {'domain': ['B', 'A'], 'range': ['#111111', '#222222']}
 """
@@ -22,29 +25,90 @@ import altair as alt
 
 from .display import CHART_FONT
 
-__all__ = ["THEME", "WIDTH", "PALETTES", "palette", "color_scale", "enable_theme", "time_axis"]
+__all__ = ["THEME", "WIDTH", "PALETTES", "MEANINGS", "INK", "palette", "color_scale", "enable_theme", "time_axis",
+           "meaning_of", "text_colour", "chart_title"]
 
 THEME = "coalition"
 #: Chart width in px; A4 text width at 96 dpi is about 640 px.
 WIDTH = 560
 
-#: Every named colour mapping of the brief. ``categorical`` is the Okabe & Ito (2008) palette
-#: used for any series without a mapping of its own.
+#: One colour per meaning across the whole brief. Each key is a meaning (``family.value``); no two
+#: meanings share a colour (tested), so a reader who learns that dark navy is "lead nation" on the
+#: map never meets dark navy meaning something else. Families:
+#:
+#: * ``role``: what a member offers (map, members table): blues for forces, from the lead nations'
+#:   navy to air and maritime's light blue; teal for logistics and training; sand for political
+#:   support; lilac for observers (the same meaning as an observer at a meeting); browns for
+#:   declining troops and leaving.
+#: * ``state``: the two belligerents on the map (Ukraine in its flag's yellow, Russia in pale rose)
+#:   and states that are not members (light grey, also "not a member" in the GDP chart).
+#: * ``membership``: coalition members in the charts that do not show roles (steel blue).
+#: * ``aid``: aid types: military (rust), financial (gold), humanitarian (green).
+#: * ``group``: Europe (EU flag blue), the United States (magenta), other donors (mid grey);
+#:   ``category`` adds coalition members, EU institutions and other donors for the group chart.
+#: * ``stance``: a diverging purple scale from support (deep purple) through conditional and
+#:   neutral (pale) to oppose (red); each cell also prints the stance as a word.
+#: * ``attendance``: attended (slate), observer (the role's lilac), reported absent (salmon).
+#:
+#: Colours that carry no meaning (text, axes, grid, land with no data) are in :data:`INK`.
+MEANINGS: dict[str, str] = {
+    "role.lead_nation": "#08306B", "role.ground_forces": "#2171B5", "role.air_maritime": "#6BAED6",
+    "role.logistics_training": "#1B9E77", "role.political_support": "#DFC27D", "role.observer": "#B39DDB",
+    "role.declined_troops": "#8C510A", "role.outside_coalition": "#543005", "role.no_stated_role": "#C6DBEF",
+    "state.ukraine": "#FFD500", "state.russia": "#E9C3C3", "state.not_member": "#B0B0B0",
+    "membership.member": "#4A6FA5",
+    "aid.military": "#B2432F", "aid.financial": "#E6AB02", "aid.humanitarian": "#66A61E",
+    "group.europe": "#003399", "group.united_states": "#C51B7D", "group.other": "#8C8C8C",
+    "category.coalition_members": "#3E7CB1", "category.eu_institutions": "#7FA7D9", "category.other_donors": "#A89F91",
+    "stance.support": "#40004B", "stance.conditional": "#9970AB", "stance.neutral": "#E7D4E8", "stance.oppose": "#D7301F",
+    "attendance.attended": "#35516B", "attendance.absent": "#F4A582",
+}
+
+#: Colours without a meaning: text, axes, grid lines, land outside the data, marks of one series.
+INK: dict[str, str] = {"text": "#000000", "text_light": "#FFFFFF", "subtle": "#555555", "axis": "#888888",
+                       "grid": "#E6E6E6", "land": "#F0F0F0", "mark": "#333333"}
+
+
+def _m(**pairs: str) -> dict[str, str]:
+    return {k: MEANINGS[v] for k, v in pairs.items()}
+
+
+#: Every named colour mapping of the brief, each value a colour of :data:`MEANINGS` (the same
+#: meaning has the same colour wherever it appears). ``categorical`` is the Okabe & Ito (2008)
+#: palette for an analyst's own charts; the brief's charts never use it.
 PALETTES: dict[str, dict[str, str]] = {
     "categorical": {"blue": "#0072B2", "orange": "#E69F00", "green": "#009E73", "vermillion": "#D55E00",
                     "purple": "#CC79A7", "sky": "#56B4E9", "yellow": "#F0E442", "black": "#000000"},
-    "roles": {"lead_nation": "#003f6b", "ground_forces": "#0072B2", "air_maritime": "#56B4E9",
-              "logistics_training": "#009E73", "political_support": "#F0E442", "observer": "#CC79A7",
-              "declined_troops": "#E69F00", "outside_coalition": "#D55E00"},
-    "stances": {"support": "#0072B2", "conditional": "#56B4E9", "neutral": "#BBBBBB", "oppose": "#D55E00"},
-    "aid_types": {"military": "#0072B2", "financial": "#E69F00", "humanitarian": "#009E73"},
-    "donor_groups": {"Europe": "#0072B2", "United States": "#D55E00", "Other": "#009E73"},
-    "donor_categories": {"Coalition members": "#0072B2", "EU institutions": "#56B4E9",
-                         "United States": "#D55E00", "Other donors": "#999999"},
-    "membership": {"Coalition member": "#0072B2", "Not a member": "#999999"},
-    "attendance": {"attended": "#0072B2", "observer": "#CC79A7", "absent": "#D55E00"},
-    "map": {"no_stated_role": "#c6dbef", "not_member": "#a6a6a6"},
+    "roles": {r: MEANINGS[f"role.{r}"] for r in ("lead_nation", "ground_forces", "air_maritime",
+                                                  "logistics_training", "political_support", "observer",
+                                                  "declined_troops", "outside_coalition")},
+    "stances": {s: MEANINGS[f"stance.{s}"] for s in ("support", "conditional", "neutral", "oppose")},
+    "aid_types": {t: MEANINGS[f"aid.{t}"] for t in ("military", "financial", "humanitarian")},
+    "donor_groups": _m(**{"Europe": "group.europe", "United States": "group.united_states", "Other": "group.other"}),
+    "donor_categories": _m(**{"Coalition members": "category.coalition_members",
+                              "EU institutions": "category.eu_institutions",
+                              "United States": "group.united_states", "Other donors": "category.other_donors"}),
+    "membership": _m(**{"Coalition member": "membership.member", "Not a member": "state.not_member"}),
+    "attendance": _m(attended="attendance.attended", observer="role.observer", absent="attendance.absent"),
+    "map": _m(no_stated_role="role.no_stated_role", not_member="state.not_member", ukraine="state.ukraine",
+              russia="state.russia"),
 }
+
+
+def meaning_of(colour: str) -> list[str]:
+    """Every meaning :data:`MEANINGS` gives ``colour`` (case-insensitive); one at most when the
+    palette is sound."""
+    return [k for k, v in MEANINGS.items() if v.lower() == colour.lower()]
+
+
+def text_colour(fill: str) -> str:
+    """Black or white, whichever reads better on ``fill`` (WCAG relative luminance)."""
+    h = fill.lstrip("#")
+    rgb = [int(h[i:i + 2], 16) / 255 for i in (0, 2, 4)]
+    lum = sum(w * (c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4)
+              for w, c in zip((0.2126, 0.7152, 0.0722), rgb))
+    # contrast against black (lum + 0.05) / 0.05 vs against white 1.05 / (lum + 0.05)
+    return INK["text"] if (lum + 0.05) / 0.05 >= 1.05 / (lum + 0.05) else INK["text_light"]
 
 
 def palette(name: str) -> dict[str, str]:
@@ -92,6 +156,23 @@ def time_axis(dates, **kwargs) -> alt.Axis:
         step = max(1, round(span / 8)) if span else 1
         spec = {"format": "%-d %b %Y", "tickCount": {"interval": "day", "step": step}}
     return alt.Axis(labelAngle=0, **{**spec, **kwargs})
+
+
+def chart_title(text: str, subtitle=None, width: int = WIDTH) -> alt.Title:
+    """A title that states the chart's finding, wrapped into lines that fit ``width`` px (a title
+    wider than the chart would widen the figure and shrink it on the page); ``subtitle``: a string
+    or a list of lines, wrapped the same way."""
+    import textwrap
+
+    def lines(t, px_per_char):
+        out = []
+        for part in ([t] if isinstance(t, str) else list(t)):
+            out += textwrap.wrap(part, max(20, int(width / px_per_char))) or [""]
+        return out
+
+    kw = {"subtitle": lines(subtitle, 6.4)} if subtitle else {}
+    head = lines(text, 8.6)
+    return alt.Title(head if len(head) > 1 else head[0], **kw)
 
 
 def _theme() -> dict:

@@ -8,7 +8,7 @@ import pandas as pd
 
 from .. import __version__
 from .. import analysis as an
-from ..cite import kiel_source, source_label, source_note, used_sources
+from ..cite import kiel_source, source_label, source_note
 from ..data import Dataset
 from ..display import Markdown, References, Table, bullets, strong
 from ..fmt import date_column, fmt_date, fmt_money
@@ -20,7 +20,7 @@ __all__ = ["definitions", "table_coverage", "kiel_method_note", "table_fx", "bui
 
 def definitions(ds: Dataset) -> Markdown:
     """The definitions behind every count in the brief, as the code applies them."""
-    return bullets([[strong(label), ": " + text] for label, text in an.DEFINITIONS.values()])
+    return bullets([[strong(label), ": " + text] for label, text in an.definitions(ds)])
 
 
 def table_coverage(ds: Dataset, *, caption: str = "Data coverage after the as-of cut-off") -> Table:
@@ -46,11 +46,14 @@ def kiel_method_note(ds: Dataset) -> Markdown:
         chk = check_totals(ds.aid_activities, ds.aid_totals)
         bad = chk[chk["status"] == "differs"]
         names = ds.actors.set_index("actor_id")["name"]
+        eu = an.eu_institutions_check(ds)
+        if abs(eu["kiel_total"] - eu["commission_council"] - eu["eib"]) <= 1e-6 * max(eu["kiel_total"], 1):
+            bad = bad[bad["donor_id"] != an.EU_DONOR]  # the gap is the EIB, inside Kiel's total (Definitions)
         for r in bad.itertuples():
             lines.append(f"Kiel's activity rows and donor totals differ for {names.get(r.donor_id, r.donor_id)}: "
                          f"{fmt_money(r.summed_eur, 'EUR')} summed vs {fmt_money(r.kiel_eur, 'EUR')} in the totals; "
                          "this brief shows Kiel's totals.")
-        nt = chk[chk["status"] == "no-total"]
+        nt = chk[(chk["status"] == "no-total") & ~chk["donor_id"].isin(an.EU_BODIES)]  # EU bodies: Definitions
         if len(nt):
             lines.append("No donor totals in Kiel's summary for " + ", ".join(names.get(d, d) for d in nt["donor_id"])
                          + "; they appear only in activity-based charts.")
@@ -91,7 +94,7 @@ def references(ds: Dataset, actor_id: str | None = None) -> References:
     """Every source the data cites (or the rows about ``actor_id`` cite), in id order."""
     from ..data import source_dates
 
-    s = ds.sources[ds.sources["source_id"].isin(used_sources(ds, actor_id))].sort_values("source_id")
+    s = ds.sources[ds.sources["source_id"].isin(an.cited_source_ids(ds, actor_id))].sort_values("source_id")
     rows = [{k: ("" if pd.isna(v) else str(v)) for k, v in r.items()}
             for r in s[["source_id", "publisher", "title", "url", "local_path", "published"]].to_dict("records")]
     known = source_dates(s)

@@ -119,5 +119,8 @@ def data_coverage_text(ds: Dataset) -> Markdown:
     n_art = int((ds.claims["source_id"] == ARTICLE_SOURCE).sum())
     if n_art:
         lines.append(f"The founding article: {n_art} facts recorded one by one.")
-    lines.append(f"{len(ds.sources)} sources published by {fmt_date(an.cutoff(ds))} are cited.")
+    cited, later = an.cited_source_ids(ds), an.later_series_ids(ds)
+    lines.append(f"{len(cited)} sources are cited: {len(cited - later)} published by {fmt_date(an.cutoff(ds))}"
+                 + (f" and {len(later)} series compiled later, of which only the values dated by then are used"
+                    if later else "") + ".")
     return bullets(lines)
