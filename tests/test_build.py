@@ -33,11 +33,11 @@ def run_cli(*args):
 def test_all_countries_is_every_coalition_member(shipped):
     members = sorted(coalition_members(cut_to(shipped, shipped.knowledge_date))["actor_id"])
     assert len(members) > 20
-    jobs = build.plan_reports(shipped, data_dir=DATA, all_countries=True, brief=False)
+    jobs = build.plan_reports(shipped, given={}, all_countries=True, brief=False)
     assert [j.name for j in jobs] == [f"country-{c}" for c in members]
     assert all(j.notebook == "country_profile" and j.manifest_name == f"{j.name}.manifest.json" for j in jobs)
     # --country ALL (any case) is the same; explicit codes come first, none twice
-    alias = build.plan_reports(shipped, data_dir=DATA, countries=["gbr", "all"])
+    alias = build.plan_reports(shipped, given={}, countries=["gbr", "all"])
     assert [j.name for j in alias] == ["coalition-brief", "country-GBR"] + [
         f"country-{c}" for c in members if c != "GBR"]
     # as of an earlier date: the members of that date
@@ -49,15 +49,15 @@ def test_compare_to_a_file_needs_exactly_one_report(shipped, tmp_path):
     f = tmp_path / "manifest.json"
     f.write_text("{}")
     with pytest.raises(ParameterError, match="a file compares with one report, not 2"):
-        build.plan_reports(shipped, data_dir=DATA, countries=["GBR"], compare_to=f)
+        build.plan_reports(shipped, given={}, countries=["GBR"], compare_to=f)
     with pytest.raises(ParameterError, match="neither a coalition-report snapshot nor a build manifest"):
-        build.plan_reports(shipped, data_dir=DATA, compare_to=f)
+        build.plan_reports(shipped, given={}, compare_to=f)
     with pytest.raises(ParameterError, match="not an existing file or folder"):
-        build.plan_reports(shipped, data_dir=DATA, compare_to=tmp_path / "nope")
+        build.plan_reports(shipped, given={}, compare_to=tmp_path / "nope")
     # a folder: each report its own previous snapshot there, or none
     (tmp_path / "country-GBR.snapshot.json").write_text(
         json.dumps({"kind": "coalition-report snapshot", "schema": 1}))
-    jobs = build.plan_reports(shipped, data_dir=DATA, countries=["GBR"], compare_to=tmp_path)
+    jobs = build.plan_reports(shipped, given={}, countries=["GBR"], compare_to=tmp_path)
     assert [j.params["compare_to"] for j in jobs] == ["", str((tmp_path / "country-GBR.snapshot.json").resolve())]
 
 
@@ -181,7 +181,7 @@ def test_batch_builds_the_others_when_one_fails(tmp_path):
 
 
 def test_batch_progress_lines_name_each_report(capsys):
-    display = build._Display(["country-GBR", "country-FRA"], enabled=True)
+    display = build.BatchDisplay(["country-GBR", "country-FRA"], enabled=True)
     display.event("country-GBR", "execute", "start", 0.0)
     display.event("country-GBR", "execute", "done", 7.94)
     display.event("country-FRA", "html", "failed", 1.0)

@@ -308,9 +308,9 @@ def test_chart_tooltips_show_markup_as_text(hostile_build, tmp_path):
 
 
 def test_offline_check_reads_markup_not_text():
-    """_assert_offline parses the page: prose and escaped markup are text, in element text and
+    """assert_offline parses the page: prose and escaped markup are text, in element text and
     in attribute values alike; only what the browser would fetch is refused."""
-    from coalition_report.render import _assert_offline
+    from coalition_report.render.offline import assert_offline
 
     ok = (f'<body><p>{PARIS}</p><td>&lt;img src=x&gt;</td>'
           f'<figure aria-label="{PARIS} &lt;img src=x onerror=alert(1)&gt;" role="img">'
@@ -318,7 +318,7 @@ def test_offline_check_reads_markup_not_text():
           '<a href="https://www.ifw-kiel.de/">link</a><a href="#sec">in page</a>'
           '<svg><use href="#m"/></svg><style>.x { background: url(data:image/png;base64,AA) }</style>'
           '<script type="application/json">{"url": "url(http://evil.example/)"}</script></body>')
-    _assert_offline(ok)
+    assert_offline(ok)
 
 
 @pytest.mark.parametrize("markup,needle", [
@@ -338,10 +338,10 @@ def test_offline_check_reads_markup_not_text():
     ('<iframe srcdoc="&lt;p&gt;hi"></iframe>', "srcdoc"),
 ])
 def test_offline_check_refuses_what_would_load(markup, needle):
-    from coalition_report.render import _assert_offline
+    from coalition_report.render.offline import assert_offline
 
     with pytest.raises(ValueError, match="not embedded") as exc:
-        _assert_offline(f"<body>{markup}</body>")
+        assert_offline(f"<body>{markup}</body>")
     assert needle in str(exc.value)
 
 
@@ -373,14 +373,14 @@ def test_control_characters_never_reach_the_markup(raw):
 
 def test_run_time_title_markdown_is_literal():
     """A title or subtitle from data (a country name) is text, whatever Markdown it holds."""
-    from coalition_report.render import NotebookSpec, _collect_meta
+    from coalition_report.render.prepare import collect_meta
 
     hostile = "1. [x](javascript:alert(1)) **b** `c` <i>i</i> _e_ # h"
     cell = new_code_cell("meta")
     cell.outputs = [nbformat.v4.new_output("display_data", data={
         "application/vnd.coalition.meta+json": {"as_of": None, "title": hostile, "subtitle": hostile},
         "text/plain": ""})]
-    meta = _collect_meta(new_notebook(cells=[cell]), NotebookSpec("t", ()), {})
+    meta = collect_meta(new_notebook(cells=[cell]), "t", {})
     assert meta.title == hostile and meta.subtitle_text == hostile
 
 
@@ -568,17 +568,18 @@ def test_read_only_output_folder_is_one_line_naming_it(read_only, sub, tmp_path)
 def test_output_folder_rules_in_process(tmp_path):
     """render's own check (API callers): ParameterError naming the path, nothing created."""
     from coalition_report.errors import ParameterError
-    from coalition_report.render import NOTEBOOKS, _output_folder
+    from coalition_report.params import get_notebook
+    from coalition_report.render.locks import output_folder
 
     (tmp_path / "f").write_text("x")
-    spec = NOTEBOOKS["coalition_brief"]
+    spec = get_notebook("coalition_brief")
     with pytest.raises(ParameterError, match="exists and is not a folder") as exc:
-        _output_folder(spec, tmp_path / "f")
+        output_folder(spec.name, tmp_path / "f")
     assert exc.value.name == "out_dir" and str(tmp_path / "f") in str(exc.value)
     (tmp_path / "l").symlink_to(tmp_path / "l")
     with pytest.raises(ParameterError, match="Symlink loop"):
-        _output_folder(spec, tmp_path / "l")
-    assert _output_folder(spec, tmp_path / "a" / "b") == (tmp_path / "a" / "b").resolve()
+        output_folder(spec.name, tmp_path / "l")
+    assert output_folder(spec.name, tmp_path / "a" / "b") == (tmp_path / "a" / "b").resolve()
 
 
 # ============================================================================================
@@ -689,15 +690,15 @@ def test_sigkill_debris_is_removed_by_the_next_build(previous, tmp_path, monkeyp
 
 def test_a_running_builds_folders_are_not_swept(tmp_path):
     """The sweep removes only folders nobody holds: a live build's scratch folder stays."""
-    from coalition_report.render import _Scratch, _sweep
+    from coalition_report.render.locks import Scratch, sweep
 
-    live = _Scratch(".build-", tmp_path)
+    live = Scratch(".build-", tmp_path)
     dead = tmp_path / ".build-dead"
     dead.mkdir()
     (dead / ".lock").write_text("12345\n")  # its process died: nobody holds the lock
     unlocked_new = tmp_path / ".build-starting"
     unlocked_new.mkdir()  # no lock file yet, and young: maybe being created this instant
-    _sweep(tmp_path, ".build-")
+    sweep(tmp_path, ".build-")
     assert live.path.is_dir() and not dead.exists() and unlocked_new.is_dir()
     live.remove()
     assert not live.path.exists()
@@ -803,8 +804,13 @@ def test_full_disk_in_process_keeps_no_empty_failed_folder(tmp_path, monkeypatch
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(tmp))
-    monkeypatch.setattr(render, "_write_pdf", no_space)
-    monkeypatch.setattr(render.shutil, "copyfile", no_space)
+    from coalition_report.render import exporters, pipeline
+
+    def pdf_no_space(self, nb, resources=None, **kw):
+        raise OSError(errno.ENOSPC, "No space left on device", "coalition-brief.pdf")
+
+    monkeypatch.setattr(exporters.PDFExporter, "from_notebook_node", pdf_no_space)
+    monkeypatch.setattr(pipeline.shutil, "copyfile", no_space)
     out = tmp_path / "out"
     spec = render.NotebookSpec("fixture_report", (render.Param("as_of", str, ""),),
                                path=ROOT / "tests" / "notebooks" / "fixture_report.ipynb")
