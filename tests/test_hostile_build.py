@@ -104,6 +104,15 @@ def error_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith("error:")]
 
 
+def default_stop_signals() -> None:
+    """In the child before exec: SIGINT, SIGTERM and SIGHUP back to their default dispositions.
+    A shell that ignores them (``nohup``, a background job, some CI runners) passes "ignore" on
+    to its children, and a build rightly honours an inherited "ignore": the signal tests test
+    the build as started from an ordinary terminal."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+
+
 def run_and_signal(args: list[str], *, tmpdir: Path, after: str, sig: int, delay: float = 0.0,
                    timeout: float = 300) -> tuple[int, str]:
     """Start the CLI, wait for the stderr line containing ``after``, wait ``delay`` seconds,
@@ -111,7 +120,7 @@ def run_and_signal(args: list[str], *, tmpdir: Path, after: str, sig: int, delay
     tmpdir.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen([PY, "-m", "coalition_report.cli", *args], cwd=ROOT, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=dict(os.environ, TMPDIR=str(tmpdir)))
+                            env=dict(os.environ, TMPDIR=str(tmpdir)), preexec_fn=default_stop_signals)
     seen = []
     try:
         for line in proc.stderr:
@@ -620,6 +629,7 @@ SIGNAL_CASES = [
 
 
 @pytest.mark.slow
+@pytest.mark.serial
 @pytest.mark.parametrize("sig,after,delay,step", SIGNAL_CASES,
                          ids=[f"{s.name}-{st}-{d}" for s, _, d, st in SIGNAL_CASES])
 def test_signal_stops_cleanly_at_each_step(previous, tmp_path, sig, after, delay, step):
@@ -644,6 +654,27 @@ def test_signal_stops_cleanly_at_each_step(previous, tmp_path, sig, after, delay
 
 
 @pytest.mark.slow
+@pytest.mark.serial
+def test_signal_tests_pass_from_a_shell_that_ignores_sigint_and_sighup(previous, tmp_path):
+    """Started as `nohup make test &` or `(trap '' INT HUP; make test)` would: this process
+    ignores SIGINT and SIGHUP, its children inherit that; run_and_signal resets them, so the
+    build is interrupted as from a terminal (issue 15: 1 to 5 signal tests failed that way)."""
+    out, before = previous
+    old = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGHUP)}
+    try:
+        for sig in (signal.SIGINT, signal.SIGHUP):
+            code, stderr = run_and_signal(profile_args(out), tmpdir=tmp_path / f"tmp-{sig.name}",
+                                          after="[1/5] validate", sig=sig, delay=0.5)
+            assert code == 128 + sig, stderr[-2000:]
+            assert f"interrupted by {sig.name}" in stderr
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+    assert report_files(out) == before
+
+
+@pytest.mark.slow
+@pytest.mark.serial
 def test_coreutils_timeout_stops_cleanly(previous, tmp_path):
     """`timeout 3 coalition-report build ...` (SIGTERM to the process group)."""
     out, before = previous
@@ -661,6 +692,7 @@ def test_coreutils_timeout_stops_cleanly(previous, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.serial
 def test_sigkill_debris_is_removed_by_the_next_build(previous, tmp_path, monkeypatch):
     """SIGKILL cannot be caught: the build leaves its scratch folder, lock and kernel folder.
     Its kernel exits by itself (its parent is gone); the next build removes the rest."""
@@ -822,6 +854,7 @@ def test_full_disk_in_process_keeps_no_empty_failed_folder(tmp_path, monkeypatch
 
 
 @pytest.mark.slow
+@pytest.mark.serial
 def test_two_builds_of_one_report_into_one_folder(previous, tmp_path):
     """The second refuses at once, naming the first; the first finishes; outputs consistent."""
     out, _ = previous
