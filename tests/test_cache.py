@@ -142,9 +142,9 @@ def test_unchanged_rebuild_is_a_hit_from_the_second_build_and_early_briefs_see_n
     assert json.loads((out / "manifest.json").read_text())["compared_with"] is None
 
 
-def test_a_new_edition_keeps_its_baseline_on_rebuild(tmp_path, notebook, data):
-    """Data changes: the new edition compares with the previous snapshot, keeps it as
-    <stem>.baseline.json, and rebuilding it is a hit (the baseline is not replaced by its own snapshot)."""
+def test_a_new_edition_compares_only_with_a_snapshot_as_of_its_date_or_earlier(tmp_path):
+    """The previous build's snapshot is the baseline of a new edition only when its as-of date
+    is on or before this build's; a notebook without compare_to gets none."""
     from coalition_report.render.context import resolve_context
 
     out = tmp_path / "out"
