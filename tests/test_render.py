@@ -25,10 +25,10 @@ from coalition_report.errors import BuildError, ParameterError
 from conftest import chromium_dom
 from coalition_report.hashing import hash_directory
 from coalition_report.params import (
-    NOTEBOOKS, REQUIRED, NotebookSpec, Param, directory, int_between, iso3, iso_date, one_of, validate_params,
+    NOTEBOOKS, REQUIRED, NotebookSpec, get_notebook, Param, directory, int_between, iso3, iso_date, one_of, validate_params,
 )
 from coalition_report.render import render_report
-from coalition_report.render.exporters import TOC_MARKER, finish_page
+from coalition_report.render.exporters import TOC_MARKER, PDFExporter, finish_page
 from coalition_report.render.prepare import PrepareOutputs, collect_meta
 from coalition_report.render.progress import STEPS
 
@@ -97,7 +97,7 @@ def pdf_pages(build) -> list[str]:
 # Parameters
 # ============================================================================================
 def test_registry_holds_the_real_notebooks():
-    brief = NOTEBOOKS["coalition_brief"]
+    brief = get_notebook("coalition_brief")  # read from the notebook's parameters cell
     assert [p.name for p in brief.params] == ["as_of", "currency", "data_dir", "top_n", "compare_to"]
     profile = NOTEBOOKS["country_profile"]
     assert profile.param("country").required
@@ -462,7 +462,7 @@ def test_export_failure_keeps_previous_outputs(build, data_dir, tmp_path, monkey
     def boom(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(render, "_write_pdf", boom)
+    monkeypatch.setattr(PDFExporter, "from_notebook_node", boom)
     with pytest.raises(BuildError) as exc:
         _build(out, data_dir, formats=("html", "pdf", "ipynb"))
     assert exc.value.cell is None and "pdf: RuntimeError: disk on fire" in exc.value.exception
