@@ -473,8 +473,14 @@ def test_plain_papermill_refuses_a_wrong_type(tmp_path):
 
 
 class _FakeShell:
+    """A kernel's shell as brief.setup sees it: the input history, and a display formatter."""
+
     def __init__(self, *history: str):
+        from types import SimpleNamespace
+
         self.user_ns = {"_ih": ["", *history]}
+        formatter = SimpleNamespace(for_type=lambda *args: None)
+        self.display_formatter = SimpleNamespace(mimebundle_formatter=formatter)
 
 
 @pytest.mark.parametrize("injected,name,why", [
@@ -486,7 +492,7 @@ class _FakeShell:
     ('# Parameters\nimport os\n', "(injected parameters)", "not a plain assignment"),
     ('# Parameters\ndata_dir = "$(rm -rf /)"\n', "data_dir", "not an existing directory"),
 ])
-def test_injected_papermill_parameters_are_checked(monkeypatch, injected, name, why):
+def test_injected_papermill_parameters_are_checked(monkeypatch, tmp_path, injected, name, why):
     """brief.setup reads papermill's injected cell from the kernel's history (as data, with
     ast) and checks every name and value against the notebook's spec."""
     import IPython
@@ -495,8 +501,8 @@ def test_injected_papermill_parameters_are_checked(monkeypatch, injected, name, 
     from coalition_report.errors import ParameterError
 
     monkeypatch.setattr(IPython, "get_ipython", lambda: _FakeShell("x = 1", injected, "setup()"))
-    with pytest.raises(ParameterError) as exc:
-        brief._check_injected("coalition_brief")
+    with pytest.raises(ParameterError) as exc:  # before any data is loaded
+        brief.setup(as_of="", currency="EUR", data_dir=str(tmp_path / "no-data"), top_n=15)
     assert exc.value.name == name and why in str(exc.value)
 
 
@@ -509,9 +515,10 @@ def test_setup_without_papermill_has_nothing_to_check(monkeypatch):
     # papermill's; JupyterLab runs have no injected cell at all.
     own = '# Parameters (papermill injects overrides after this cell)\nas_of = ""\n'
     monkeypatch.setattr(IPython, "get_ipython", lambda: _FakeShell(own, "brief.setup()"))
-    brief._check_injected("coalition_brief")
+    ds, _ = brief.setup(as_of="2025-06-30", currency="EUR", data_dir="", top_n=15)
+    assert str(ds.as_of) == "2025-06-30"
     monkeypatch.setattr(IPython, "get_ipython", lambda: _FakeShell(own, '# Parameters\ncurrency = "GBP"\n'))
-    brief._check_injected("coalition_brief")
+    brief.setup(as_of="2025-06-30", currency="GBP", data_dir="", top_n=15)
 
 
 # ============================================================================================
