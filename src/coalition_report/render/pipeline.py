@@ -107,6 +107,11 @@ def render_report(notebook: str | NotebookSpec, params: Mapping[str, Any] | None
     with prog.step("validate"):
         ctx = resolve_context(notebook, params, out_dir=out_dir, formats=formats, basename=basename,
                               manifest_name=manifest_name, notebook_dir=notebook_dir, data_hash=data_hash)
+        hit = None if force else cached_result(ctx)
+    if hit is not None:
+        prog.say(f"[green]unchanged[/green] {ctx.stem}: as in the last build (cache key {ctx.cache_key[:12]}); "
+                 "nothing to do (--force rebuilds)")
+        return hit
     return render_context(ctx, prog=prog, kernel_name=kernel_name, timeout=timeout, force=force)
 
 
@@ -118,12 +123,16 @@ def render_context(ctx: BuildContext, *, prog: Progress | None = None,
     prog = prog or Progress(progress, ctx.notebook)
     for note in ctx.notes:
         prog.say(f"note: {ctx.stem}: {note}")
-    if not force:
-        hit = cached_result(ctx)
-        if hit is not None:
-            prog.say(f"[green]unchanged[/green] {ctx.stem}: notebook, code, parameters and data as in "
-                     f"the last build (cache key {ctx.cache_key[:12]}); nothing to do (--force rebuilds)")
-            return hit
+    # "validate": the context (resolved by the caller) against the last build of this report
+    if "validate" in prog.timings:  # render_report resolved and looked it up inside this step
+        hit = None
+    else:
+        with prog.step("validate"):
+            hit = None if force else cached_result(ctx)
+    if hit is not None:
+        prog.say(f"[green]unchanged[/green] {ctx.stem}: notebook, code, parameters and data as in "
+                 f"the last build (cache key {ctx.cache_key[:12]}); nothing to do (--force rebuilds)")
+        return hit
     out, stem = ctx.out, ctx.stem
     cache_state = "built"
     step, lock, scratch, executed, held = "start", None, None, None, False
