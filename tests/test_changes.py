@@ -277,11 +277,10 @@ def _section(html_path: Path) -> tuple[str, list[str]]:
 
 
 @pytest.mark.slow
-def test_rebuild_lists_exactly_the_new_records(tmp_path):
+def test_rebuild_lists_exactly_the_new_records(tmp_path, data_copy):
     from coalition_report.build import build_all
 
-    data = tmp_path / "data"
-    shutil.copytree(ROOT / "data", data)
+    data = data_copy
     out = tmp_path / "reports"
     kw = dict(data_dir=data, out_dir=out, formats=("html",), countries=["GBR"], jobs=2, progress=False)
 

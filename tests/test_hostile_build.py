@@ -37,7 +37,7 @@ import pytest
 from bs4 import BeautifulSoup
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from conftest import ROOT, chromium_dom
+from conftest import ROOT, chromium_dom, copy_shipped_data
 
 DATA = ROOT / "data"
 PY = sys.executable
@@ -188,7 +188,7 @@ def squash(text: str) -> str:
 
 
 def write_hostile_data(dest: Path) -> Path:
-    shutil.copytree(DATA, dest)
+    copy_shipped_data(dest)
     for i, (name, keycol, key, col, _) in enumerate(FIELDS):
         path = dest / name
         rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"), newline="")))
