@@ -137,7 +137,9 @@ def _given(args) -> dict:
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-            raise ParameterError("--params", str(args.params), f"{where}not valid YAML") from None
+            problem = getattr(exc, "problem", None)
+            raise ParameterError("--params", str(args.params),
+                                 f"{where}not valid YAML" + (f" ({problem})" if problem else "")) from None
         if doc is None:
             doc = {}
         if not isinstance(doc, dict) or not all(isinstance(k, str) for k in doc):
