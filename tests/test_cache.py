@@ -99,3 +99,65 @@ def test_a_changed_input_rebuilds(notebook, data, tmp_path, change):
                             {"data_dir": str(data), "currency": "GBP"}, out_dir=out, progress=False)
               if change == "parameter" else _build(notebook, out, data, **kw))
     assert result.cache == "built"
+
+
+# ============================================================================================
+# Editions: the real brief, built as the README says (issue 15.3, issue 13.6)
+# ============================================================================================
+def _cli(*args: str, env=None):
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    return subprocess.run([sys.executable, "-m", "coalition_report.cli", *args], cwd=ROOT, text=True,
+                          capture_output=True, timeout=900, env=dict(os.environ, SOURCE_DATE_EPOCH=EPOCH))
+
+
+def test_unchanged_rebuild_is_a_hit_from_the_second_build_and_early_briefs_see_no_later_edition(tmp_path):
+    """`make report` twice, then `build --as-of 2025-06-30` into the same folder: the second build
+    is a cache hit with byte-identical outputs; the June brief compares with no later edition and
+    names no date after 30 June 2025."""
+    import re
+
+    out = tmp_path / "reports"
+    first = _cli("build", "--format", "html", "--out", str(out))
+    assert first.returncode == 0, first.stderr[-2000:]
+    html = (out / "coalition-brief.html").read_bytes()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["baseline"] is None and manifest["edition_key"]
+    second = _cli("build", "--format", "html", "--out", str(out))
+    assert second.returncode == 0 and "unchanged" in second.stderr + second.stdout
+    assert (out / "coalition-brief.html").read_bytes() == html
+    assert json.loads((out / "manifest.json").read_text())["cache_key"] == manifest["cache_key"]
+
+    june = _cli("build", "--as-of", "2025-06-30", "--format", "html", "--out", str(out))
+    assert june.returncode == 0, june.stderr[-2000:]
+    page = (out / "coalition-brief.html").read_text(encoding="utf-8")
+    text = re.sub(r"<[^>]+>", " ", page[page.index("<main"):])
+    section = text[text.index("What changed"):][:3000]
+    assert "There is no earlier edition of this brief to compare with" in section
+    assert not re.search(r"\b(20(2[6-9])|(July|August|September|October|November|December) 2025)\b", section)
+    assert json.loads((out / "manifest.json").read_text())["compared_with"] is None
+
+
+def test_a_new_edition_compares_only_with_a_snapshot_as_of_its_date_or_earlier(tmp_path):
+    """The previous build's snapshot is the baseline of a new edition only when its as-of date
+    is on or before this build's; a notebook without compare_to gets none."""
+    from coalition_report.render.context import resolve_context
+
+    out = tmp_path / "out"
+    snap = {"kind": "coalition-report snapshot", "schema": 1, "as_of": "2025-06-30"}
+    out.mkdir()
+    (out / "brief.snapshot.json").write_text(json.dumps(snap))
+    ctx = resolve_context(fixture_spec(), {"as_of": "2025-06-30"}, out_dir=out, basename="brief")
+    assert "compare_to" not in ctx.values  # the fixture notebook declares no compare_to: nothing to pick
+    # the rule itself, on the registered brief (declares compare_to) with a later snapshot beside it
+    later = dict(snap, as_of="2026-01-31")
+    (out / "coalition-brief.snapshot.json").write_text(json.dumps(later))
+    brief = resolve_context("coalition_brief", {"as_of": "2025-06-30"}, out_dir=out, basename="coalition-brief")
+    assert brief.values["compare_to"] == ""
+    (out / "coalition-brief.snapshot.json").write_text(json.dumps(dict(snap, as_of="2025-03-31")))
+    brief = resolve_context("coalition_brief", {"as_of": "2025-06-30"}, out_dir=out, basename="coalition-brief")
+    assert brief.values["compare_to"] == str((out / "coalition-brief.snapshot.json").resolve())

@@ -10,13 +10,15 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 from bs4 import BeautifulSoup
 
-from coalition_report import render
+from coalition_report import params, render
+from coalition_report.render.prepare import PrepareOutputs
 from coalition_report import snapshot as S
 from coalition_report.data import cut_to, load_data
 from coalition_report.errors import ParameterError
@@ -115,9 +117,9 @@ def test_unchanged_data_means_nothing_changed(valid_dir, tmp_path):
 
 def test_no_previous_build_says_so(valid_dir):
     out = changes(_load(valid_dir), "", "EUR")
-    assert out.text.startswith("There is no previous brief to compare with")
+    assert out.text.startswith("There is no earlier edition of this brief to compare with")
     prof = changes(_load(valid_dir), "", "EUR", country="GBR")
-    assert prof.text.startswith("There is no previous profile to compare with")
+    assert prof.text.startswith("There is no earlier edition of this profile to compare with")
 
 
 def test_added_aid_record_and_position_are_listed_with_sources(valid_copy, tmp_path):
@@ -196,9 +198,16 @@ def test_corrected_source_and_earlier_as_of(valid_copy, tmp_path):
     diff = S.diff_snapshots(S.load_snapshot(prev), S.make_snapshot(_load(valid_copy), "EUR"))
     assert [(s["change"], s["source_id"]) for s in diff["sources"]] == [("corrected", "ref-001")]
     assert not any(diff[p] for p in S.PARTS if p != "sources")
-    earlier = changes(_load(valid_copy, "2025-03-10"), str(prev), "EUR").text
-    assert "this one is as of an earlier date, 10 March 2025" in earlier
-    assert "Meeting no longer in the data: 27 March 2025, Paris (leaders)" in earlier
+    # A brief as of an earlier date never compares with a later edition (issue 13.6): it says
+    # there is no earlier edition and names no later date or record.
+    early = _load(valid_copy, "2025-03-10")
+    earlier = changes(early, str(prev), "EUR")
+    assert earlier.text.startswith("There is no earlier edition of this brief to compare with")
+    assert earlier.previous is None and earlier.diff is None
+    assert not re.search(r"20(2[6-9]|25-(0[4-9]|1[0-2]))|March 2025|Paris", earlier.text)
+    # the same snapshot is compared with by a brief as of its own date or later
+    later = changes(_load(valid_copy), str(prev), "EUR")
+    assert later.previous is not None and "Compared with the previous brief" in later.text
 
 
 def test_snapshots_of_different_reports_are_not_compared(valid_dir, tmp_path):
@@ -240,20 +249,20 @@ def test_section_bundle_carries_the_snapshot_which_the_exports_drop(valid_dir):
     nb = new_notebook(cells=[cell])
     assert S.snapshot_of_notebook(nb) == out.snapshot
     assert render.check_outputs(nb) == []  # exportable, no warning
-    prepared, _ = render._prepare(nb, interactive=True)
+    prepared, _ = PrepareOutputs(interactive=True).preprocess(nb, {})
     assert S.MIME_SNAPSHOT not in json.dumps(prepared)
-    assert "no previous brief" in prepared.cells[0].outputs[0]["data"]["text/html"]
+    assert "no earlier edition of this brief" in prepared.cells[0].outputs[0]["data"]["text/html"]
 
 
 def test_compare_to_parameter_rules(tmp_path):
-    spec = render.NOTEBOOKS["coalition_brief"]
+    spec = params.get_notebook("coalition_brief")
     assert spec.param("compare_to").default == "" and not spec.param("compare_to").public
-    assert render.validate_params("coalition_brief")["compare_to"] == ""
+    assert params.validate_params("coalition_brief")["compare_to"] == ""
     with pytest.raises(ParameterError, match="not an existing file"):
-        render.validate_params("coalition_brief", {"compare_to": str(tmp_path / "missing.json")})
+        params.validate_params("coalition_brief", {"compare_to": str(tmp_path / "missing.json")})
     f = tmp_path / "x.json"
     f.write_text("{}")
-    assert render.validate_params("country_profile", {"country": "GBR", "compare_to": str(f)})["compare_to"] \
+    assert params.validate_params("country_profile", {"country": "GBR", "compare_to": str(f)})["compare_to"] \
         == str(f.resolve())
 
 
@@ -268,18 +277,17 @@ def _section(html_path: Path) -> tuple[str, list[str]]:
 
 
 @pytest.mark.slow
-def test_rebuild_lists_exactly_the_new_records(tmp_path):
+def test_rebuild_lists_exactly_the_new_records(tmp_path, data_copy):
     from coalition_report.build import build_all
 
-    data = tmp_path / "data"
-    shutil.copytree(ROOT / "data", data)
+    data = data_copy
     out = tmp_path / "reports"
     kw = dict(data_dir=data, out_dir=out, formats=("html",), countries=["GBR"], jobs=2, progress=False)
 
     first = build_all(**kw)
     assert [r.snapshot.name for r in first] == ["coalition-brief.snapshot.json", "country-GBR.snapshot.json"]
     text, items = _section(first[0].outputs["html"])
-    assert text.startswith("There is no previous brief to compare with") and not items
+    assert text.startswith("There is no earlier edition of this brief to compare with") and not items
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["snapshot"]["file"] == "coalition-brief.snapshot.json" and manifest["compared_with"] is None
     old_snapshot = (out / "coalition-brief.snapshot.json").read_bytes()
@@ -327,11 +335,14 @@ def test_rebuild_lists_exactly_the_new_records(tmp_path):
     assert any(i.startswith("United Kingdom on ceasefire / truce: support → conditional") for i in pitems)
     assert any("Test aid package" in i for i in pitems)
 
+    # The same inputs again: the same edition, so the same baseline, the same changes reported
+    # (a re-run does not wipe them), byte for byte, without running anything (issue 15.3).
+    pages = [r.outputs["html"].read_bytes() for r in second]
     third = build_all(**kw)
-    for r, word in zip(third, ("brief", "profile")):
-        text, items = _section(r.outputs["html"])
-        assert f"Nothing changed since the previous {word}" in text and not items
+    assert [r.cache for r in third] == ["unchanged", "unchanged"]
+    assert [r.outputs["html"].read_bytes() for r in third] == pages
     assert (out / "coalition-brief.snapshot.json").read_bytes() == new_snapshot  # same data, same bytes
+    assert (out / "coalition-brief.baseline.json").read_bytes() == old_snapshot
 
 
 def test_markup_in_data_stays_inert(valid_copy, tmp_path):

@@ -49,3 +49,31 @@ def test_validate_missing_dir_is_clean_error(tmp_path):
 def test_unknown_command_is_usage_error():
     r = run("frobnicate")
     assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["-p", "top_nn=3"], "parameter top_nn='3': notebook 'coalition_brief'; unknown parameter (not declared in "
+                         "the notebook's parameters cell); rule: known parameters; allowed: as_of, compare_to, "
+                         "currency, data_dir, top_n"),
+    (["-p", "top_n=99"], "parameter top_n=99: notebook 'coalition_brief'; 99 is out of range; "
+                         "rule: integer from 5 to 40"),
+    (["-p", "currency=CHF"], "rule: one of EUR, USD, GBP"),
+    (["-p", "nonsense"], "expected NAME=VALUE"),
+    # an unclosed list: the parser sees the end of the file (line 2) where "]" belongs
+    (["--params", "BAD_YAML"], "line 2, column 1: not valid YAML (expected ',' or ']'"),
+    (["--params", "LIST_YAML"], "must be a YAML mapping NAME: VALUE"),
+    (["--params", "GOOD_YAML", "-p", "top_n=41"], "parameter top_n=41"),  # -p wins over the file
+])
+def test_build_parameters_are_one_line_before_anything_runs(tmp_path, args, needle):
+    """-p NAME=VALUE and --params FILE.yaml are checked against the notebook's parameters cell:
+    one line naming the parameter and the rule, exit 2, no output folder made."""
+    files = {"BAD_YAML": "top_n: [1\n", "LIST_YAML": "- top_n\n", "GOOD_YAML": "top_n: 12\ncurrency: GBP\n"}
+    for i, a in enumerate(args):
+        if a in files:
+            (tmp_path / f"{a}.yaml").write_text(files[a])
+            args[i] = str(tmp_path / f"{a}.yaml")
+    r = run("build", *args, "--out", str(tmp_path / "out"))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    [line] = r.stderr.strip().splitlines()
+    assert line.startswith("error: ") and needle in line, line
+    assert not (tmp_path / "out").exists()

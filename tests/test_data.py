@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 
 from coalition_report.data import load_data
-from coalition_report.render import hash_directory
+from coalition_report.hashing import hash_directory
 from coalition_report.errors import DataValidationError, ParameterError
 from conftest import FIXTURES
 

@@ -37,7 +37,7 @@ import pytest
 from bs4 import BeautifulSoup
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from conftest import ROOT, chromium_dom
+from conftest import ROOT, chromium_dom, copy_shipped_data
 
 DATA = ROOT / "data"
 PY = sys.executable
@@ -104,6 +104,15 @@ def error_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith("error:")]
 
 
+def default_stop_signals() -> None:
+    """In the child before exec: SIGINT, SIGTERM and SIGHUP back to their default dispositions.
+    A shell that ignores them (``nohup``, a background job, some CI runners) passes "ignore" on
+    to its children, and a build rightly honours an inherited "ignore": the signal tests test
+    the build as started from an ordinary terminal."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+
+
 def run_and_signal(args: list[str], *, tmpdir: Path, after: str, sig: int, delay: float = 0.0,
                    timeout: float = 300) -> tuple[int, str]:
     """Start the CLI, wait for the stderr line containing ``after``, wait ``delay`` seconds,
@@ -111,7 +120,7 @@ def run_and_signal(args: list[str], *, tmpdir: Path, after: str, sig: int, delay
     tmpdir.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen([PY, "-m", "coalition_report.cli", *args], cwd=ROOT, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=dict(os.environ, TMPDIR=str(tmpdir)))
+                            env=dict(os.environ, TMPDIR=str(tmpdir)), preexec_fn=default_stop_signals)
     seen = []
     try:
         for line in proc.stderr:
@@ -179,7 +188,7 @@ def squash(text: str) -> str:
 
 
 def write_hostile_data(dest: Path) -> Path:
-    shutil.copytree(DATA, dest)
+    copy_shipped_data(dest)
     for i, (name, keycol, key, col, _) in enumerate(FIELDS):
         path = dest / name
         rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"), newline="")))
@@ -308,9 +317,9 @@ def test_chart_tooltips_show_markup_as_text(hostile_build, tmp_path):
 
 
 def test_offline_check_reads_markup_not_text():
-    """_assert_offline parses the page: prose and escaped markup are text, in element text and
+    """assert_offline parses the page: prose and escaped markup are text, in element text and
     in attribute values alike; only what the browser would fetch is refused."""
-    from coalition_report.render import _assert_offline
+    from coalition_report.render.offline import assert_offline
 
     ok = (f'<body><p>{PARIS}</p><td>&lt;img src=x&gt;</td>'
           f'<figure aria-label="{PARIS} &lt;img src=x onerror=alert(1)&gt;" role="img">'
@@ -318,7 +327,7 @@ def test_offline_check_reads_markup_not_text():
           '<a href="https://www.ifw-kiel.de/">link</a><a href="#sec">in page</a>'
           '<svg><use href="#m"/></svg><style>.x { background: url(data:image/png;base64,AA) }</style>'
           '<script type="application/json">{"url": "url(http://evil.example/)"}</script></body>')
-    _assert_offline(ok)
+    assert_offline(ok)
 
 
 @pytest.mark.parametrize("markup,needle", [
@@ -338,10 +347,10 @@ def test_offline_check_reads_markup_not_text():
     ('<iframe srcdoc="&lt;p&gt;hi"></iframe>', "srcdoc"),
 ])
 def test_offline_check_refuses_what_would_load(markup, needle):
-    from coalition_report.render import _assert_offline
+    from coalition_report.render.offline import assert_offline
 
     with pytest.raises(ValueError, match="not embedded") as exc:
-        _assert_offline(f"<body>{markup}</body>")
+        assert_offline(f"<body>{markup}</body>")
     assert needle in str(exc.value)
 
 
@@ -373,14 +382,14 @@ def test_control_characters_never_reach_the_markup(raw):
 
 def test_run_time_title_markdown_is_literal():
     """A title or subtitle from data (a country name) is text, whatever Markdown it holds."""
-    from coalition_report.render import NotebookSpec, _collect_meta
+    from coalition_report.render.prepare import collect_meta
 
     hostile = "1. [x](javascript:alert(1)) **b** `c` <i>i</i> _e_ # h"
     cell = new_code_cell("meta")
     cell.outputs = [nbformat.v4.new_output("display_data", data={
         "application/vnd.coalition.meta+json": {"as_of": None, "title": hostile, "subtitle": hostile},
         "text/plain": ""})]
-    meta = _collect_meta(new_notebook(cells=[cell]), NotebookSpec("t", ()), {})
+    meta = collect_meta(new_notebook(cells=[cell]), "t", {})
     assert meta.title == hostile and meta.subtitle_text == hostile
 
 
@@ -464,8 +473,14 @@ def test_plain_papermill_refuses_a_wrong_type(tmp_path):
 
 
 class _FakeShell:
+    """A kernel's shell as brief.setup sees it: the input history, and a display formatter."""
+
     def __init__(self, *history: str):
+        from types import SimpleNamespace
+
         self.user_ns = {"_ih": ["", *history]}
+        formatter = SimpleNamespace(for_type=lambda *args: None)
+        self.display_formatter = SimpleNamespace(mimebundle_formatter=formatter)
 
 
 @pytest.mark.parametrize("injected,name,why", [
@@ -477,7 +492,7 @@ class _FakeShell:
     ('# Parameters\nimport os\n', "(injected parameters)", "not a plain assignment"),
     ('# Parameters\ndata_dir = "$(rm -rf /)"\n', "data_dir", "not an existing directory"),
 ])
-def test_injected_papermill_parameters_are_checked(monkeypatch, injected, name, why):
+def test_injected_papermill_parameters_are_checked(monkeypatch, tmp_path, injected, name, why):
     """brief.setup reads papermill's injected cell from the kernel's history (as data, with
     ast) and checks every name and value against the notebook's spec."""
     import IPython
@@ -486,8 +501,8 @@ def test_injected_papermill_parameters_are_checked(monkeypatch, injected, name, 
     from coalition_report.errors import ParameterError
 
     monkeypatch.setattr(IPython, "get_ipython", lambda: _FakeShell("x = 1", injected, "setup()"))
-    with pytest.raises(ParameterError) as exc:
-        brief._check_injected("coalition_brief")
+    with pytest.raises(ParameterError) as exc:  # before any data is loaded
+        brief.setup(as_of="", currency="EUR", data_dir=str(tmp_path / "no-data"), top_n=15)
     assert exc.value.name == name and why in str(exc.value)
 
 
@@ -500,9 +515,10 @@ def test_setup_without_papermill_has_nothing_to_check(monkeypatch):
     # papermill's; JupyterLab runs have no injected cell at all.
     own = '# Parameters (papermill injects overrides after this cell)\nas_of = ""\n'
     monkeypatch.setattr(IPython, "get_ipython", lambda: _FakeShell(own, "brief.setup()"))
-    brief._check_injected("coalition_brief")
+    ds, _ = brief.setup(as_of="2025-06-30", currency="EUR", data_dir="", top_n=15)
+    assert str(ds.as_of) == "2025-06-30"
     monkeypatch.setattr(IPython, "get_ipython", lambda: _FakeShell(own, '# Parameters\ncurrency = "GBP"\n'))
-    brief._check_injected("coalition_brief")
+    brief.setup(as_of="2025-06-30", currency="GBP", data_dir="", top_n=15)
 
 
 # ============================================================================================
@@ -568,17 +584,18 @@ def test_read_only_output_folder_is_one_line_naming_it(read_only, sub, tmp_path)
 def test_output_folder_rules_in_process(tmp_path):
     """render's own check (API callers): ParameterError naming the path, nothing created."""
     from coalition_report.errors import ParameterError
-    from coalition_report.render import NOTEBOOKS, _output_folder
+    from coalition_report.params import get_notebook
+    from coalition_report.render.locks import output_folder
 
     (tmp_path / "f").write_text("x")
-    spec = NOTEBOOKS["coalition_brief"]
+    spec = get_notebook("coalition_brief")
     with pytest.raises(ParameterError, match="exists and is not a folder") as exc:
-        _output_folder(spec, tmp_path / "f")
+        output_folder(spec.name, tmp_path / "f")
     assert exc.value.name == "out_dir" and str(tmp_path / "f") in str(exc.value)
     (tmp_path / "l").symlink_to(tmp_path / "l")
     with pytest.raises(ParameterError, match="Symlink loop"):
-        _output_folder(spec, tmp_path / "l")
-    assert _output_folder(spec, tmp_path / "a" / "b") == (tmp_path / "a" / "b").resolve()
+        output_folder(spec.name, tmp_path / "l")
+    assert output_folder(spec.name, tmp_path / "a" / "b") == (tmp_path / "a" / "b").resolve()
 
 
 # ============================================================================================
@@ -619,6 +636,7 @@ SIGNAL_CASES = [
 
 
 @pytest.mark.slow
+@pytest.mark.serial
 @pytest.mark.parametrize("sig,after,delay,step", SIGNAL_CASES,
                          ids=[f"{s.name}-{st}-{d}" for s, _, d, st in SIGNAL_CASES])
 def test_signal_stops_cleanly_at_each_step(previous, tmp_path, sig, after, delay, step):
@@ -643,6 +661,27 @@ def test_signal_stops_cleanly_at_each_step(previous, tmp_path, sig, after, delay
 
 
 @pytest.mark.slow
+@pytest.mark.serial
+def test_signal_tests_pass_from_a_shell_that_ignores_sigint_and_sighup(previous, tmp_path):
+    """Started as `nohup make test &` or `(trap '' INT HUP; make test)` would: this process
+    ignores SIGINT and SIGHUP, its children inherit that; run_and_signal resets them, so the
+    build is interrupted as from a terminal (issue 15: 1 to 5 signal tests failed that way)."""
+    out, before = previous
+    old = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGHUP)}
+    try:
+        for sig in (signal.SIGINT, signal.SIGHUP):
+            code, stderr = run_and_signal(profile_args(out), tmpdir=tmp_path / f"tmp-{sig.name}",
+                                          after="[1/5] validate", sig=sig, delay=0.5)
+            assert code == 128 + sig, stderr[-2000:]
+            assert f"interrupted by {sig.name}" in stderr
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+    assert report_files(out) == before
+
+
+@pytest.mark.slow
+@pytest.mark.serial
 def test_coreutils_timeout_stops_cleanly(previous, tmp_path):
     """`timeout 3 coalition-report build ...` (SIGTERM to the process group)."""
     out, before = previous
@@ -660,6 +699,7 @@ def test_coreutils_timeout_stops_cleanly(previous, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.serial
 def test_sigkill_debris_is_removed_by_the_next_build(previous, tmp_path, monkeypatch):
     """SIGKILL cannot be caught: the build leaves its scratch folder, lock and kernel folder.
     Its kernel exits by itself (its parent is gone); the next build removes the rest."""
@@ -667,8 +707,10 @@ def test_sigkill_debris_is_removed_by_the_next_build(previous, tmp_path, monkeyp
 
     out, before = previous
     tmp = tmp_path / "tmp"
+    # 0.8 s into execute: the kernel's folder exists from its first moment; a profile now
+    # executes in ~1.5 s (validated data read from the cache), so later could be too late.
     code, _ = run_and_signal(profile_args(out), tmpdir=tmp, after="[1/5] validate", sig=signal.SIGKILL,
-                             delay=2.0)
+                             delay=0.8)
     assert code == -signal.SIGKILL
     left = debris(out, tmp)
     assert any(x.startswith("out/.build-") for x in left) and any(x.startswith("TMPDIR/cr-kernel-") for x in left)
@@ -689,15 +731,15 @@ def test_sigkill_debris_is_removed_by_the_next_build(previous, tmp_path, monkeyp
 
 def test_a_running_builds_folders_are_not_swept(tmp_path):
     """The sweep removes only folders nobody holds: a live build's scratch folder stays."""
-    from coalition_report.render import _Scratch, _sweep
+    from coalition_report.render.locks import Scratch, sweep
 
-    live = _Scratch(".build-", tmp_path)
+    live = Scratch(".build-", tmp_path)
     dead = tmp_path / ".build-dead"
     dead.mkdir()
     (dead / ".lock").write_text("12345\n")  # its process died: nobody holds the lock
     unlocked_new = tmp_path / ".build-starting"
     unlocked_new.mkdir()  # no lock file yet, and young: maybe being created this instant
-    _sweep(tmp_path, ".build-")
+    sweep(tmp_path, ".build-")
     assert live.path.is_dir() and not dead.exists() and unlocked_new.is_dir()
     live.remove()
     assert not live.path.exists()
@@ -803,8 +845,13 @@ def test_full_disk_in_process_keeps_no_empty_failed_folder(tmp_path, monkeypatch
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(tmp))
-    monkeypatch.setattr(render, "_write_pdf", no_space)
-    monkeypatch.setattr(render.shutil, "copyfile", no_space)
+    from coalition_report.render import exporters, pipeline
+
+    def pdf_no_space(self, nb, resources=None, **kw):
+        raise OSError(errno.ENOSPC, "No space left on device", "coalition-brief.pdf")
+
+    monkeypatch.setattr(exporters.PDFExporter, "from_notebook_node", pdf_no_space)
+    monkeypatch.setattr(pipeline.shutil, "copyfile", no_space)
     out = tmp_path / "out"
     spec = render.NotebookSpec("fixture_report", (render.Param("as_of", str, ""),),
                                path=ROOT / "tests" / "notebooks" / "fixture_report.ipynb")
@@ -816,6 +863,7 @@ def test_full_disk_in_process_keeps_no_empty_failed_folder(tmp_path, monkeypatch
 
 
 @pytest.mark.slow
+@pytest.mark.serial
 def test_two_builds_of_one_report_into_one_folder(previous, tmp_path):
     """The second refuses at once, naming the first; the first finishes; outputs consistent."""
     out, _ = previous

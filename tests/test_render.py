@@ -23,10 +23,14 @@ from coalition_report import render
 from coalition_report.display import MIME_FIGURE, MIME_META
 from coalition_report.errors import BuildError, ParameterError
 from conftest import chromium_dom
-from coalition_report.render import (
-    NOTEBOOKS, NotebookSpec, Param, directory, hash_directory, int_between, iso3, iso_date,
-    one_of, render_report, validate_params,
+from coalition_report.hashing import hash_directory
+from coalition_report.params import (
+    NOTEBOOKS, REQUIRED, NotebookSpec, get_notebook, Param, directory, int_between, iso3, iso_date, one_of, validate_params,
 )
+from coalition_report.render import render_report
+from coalition_report.render.exporters import TOC_MARKER, PDFExporter, finish_page
+from coalition_report.render.prepare import PrepareOutputs, collect_meta
+from coalition_report.render.progress import STEPS
 
 HERE = Path(__file__).parent
 FIXTURES = HERE / "notebooks"
@@ -93,7 +97,7 @@ def pdf_pages(build) -> list[str]:
 # Parameters
 # ============================================================================================
 def test_registry_holds_the_real_notebooks():
-    brief = NOTEBOOKS["coalition_brief"]
+    brief = get_notebook("coalition_brief")  # read from the notebook's parameters cell
     assert [p.name for p in brief.params] == ["as_of", "currency", "data_dir", "top_n", "compare_to"]
     profile = NOTEBOOKS["country_profile"]
     assert profile.param("country").required
@@ -138,7 +142,7 @@ def test_country_rules():
         validate_params("country_profile", {})
     with pytest.raises(ParameterError, match="alpha-3"):
         validate_params("country_profile", {"country": "FR"})
-    spec = NotebookSpec("p", (Param("country", str, render.REQUIRED,
+    spec = NotebookSpec("p", (Param("country", str, REQUIRED,
                                     iso3(valid=lambda: {"FRA", "DEU"})),))
     assert validate_params(spec, {"country": "deu"}) == {"country": "DEU"}
     with pytest.raises(ParameterError) as exc:
@@ -208,14 +212,14 @@ def test_title_cell_and_report_meta():
     spec = NotebookSpec("some_report", ())
     nb = _nb(new_markdown_cell("# The *coalition*\n\nWho is in, and what they offer."),
              _meta_cell(as_of="2025-06-30", title=None, subtitle=None))
-    meta = render._collect_meta(nb, spec, {})
+    meta = collect_meta(nb, spec.name, {})
     assert (meta.title, meta.subtitle_text, meta.as_of) == (
         "The coalition", "Who is in, and what they offer.", "2025-06-30")
     nb.cells.append(_meta_cell(as_of=None, title="Country profile: <France>", subtitle="x_y"))
-    meta = render._collect_meta(nb, spec, {"as_of": ""})
+    meta = collect_meta(nb, spec.name, {"as_of": ""})
     assert meta.title == "Country profile: <France>" and meta.as_of == "2025-06-30"  # plain text
     assert meta.subtitle_text == "x_y"
-    bare = render._collect_meta(_nb(new_markdown_cell("No heading")), spec, {"as_of": "2024-01-01"})
+    bare = collect_meta(_nb(new_markdown_cell("No heading")), spec.name, {"as_of": "2024-01-01"})
     assert (bare.title, bare.subtitle_text, bare.as_of) == ("Some report", None, "2024-01-01")
 
 
@@ -227,16 +231,17 @@ def test_prepare_drops_title_parameters_meta_and_stderr():
                      new_output("stream", name="stdout", text="kept")]
     nb = _nb(new_markdown_cell("# T"), params, _meta_cell(as_of="2025-01-01"), noisy,
              new_code_cell("silent = 1"))
-    prepared, counts = render._prepare(nb, interactive=True)
+    prepared, res = PrepareOutputs(interactive=True).preprocess(nb, {})
+    counts = res["cr_counts"]
     assert len(prepared.cells) == 1 and prepared.cells[0].outputs[0]["text"] == "kept"
     assert prepared.cells[0]["id"] == "c0" and counts["stderr_dropped"] == 1
 
 
 def test_contents_nesting_and_unique_ids():
-    page = ("<header>" + render._TOC_MARKER + "</header><main>"
+    page = ("<header>" + TOC_MARKER + "</header><main>"
             '<h2 id="A">A<a class="anchor-link" href="#A">¶</a></h2><h3 id="B">B</h3>'
             '<h3 id="A">A</h3><h2 id="C">C &amp; D</h2><h4 id="E">E</h4></main>')
-    out = render._finish(page, print_mode=True)
+    out = finish_page(page, print_mode=True)
     assert 'id="A-2"' in out and "anchor-link" not in out
     toc = out[: out.index("<main>")]
     assert re.findall(r'href="#([^"]+)"', toc) == ["A", "B", "A-2", "C"]
@@ -251,7 +256,7 @@ def test_build_result_and_files(build):
     assert set(build.outputs) == {"html", "pdf"}
     assert all(p.is_file() and p.parent == build.out_dir for p in build.outputs.values())
     assert build.title == "Fixture brief" and build.as_of == "2025-06-30"
-    assert set(build.timings) == set(render._STEPS)
+    assert set(build.timings) == set(STEPS)
     assert not list(build.out_dir.glob(".build-*"))
 
 
@@ -457,7 +462,7 @@ def test_export_failure_keeps_previous_outputs(build, data_dir, tmp_path, monkey
     def boom(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(render, "_write_pdf", boom)
+    monkeypatch.setattr(PDFExporter, "from_notebook_node", boom)
     with pytest.raises(BuildError) as exc:
         _build(out, data_dir, formats=("html", "pdf", "ipynb"))
     assert exc.value.cell is None and "pdf: RuntimeError: disk on fire" in exc.value.exception
@@ -480,7 +485,7 @@ def test_fixture_runs_under_plain_papermill(tmp_path):
     kinds = [o["data"][MIME_FIGURE]["kind"] for c in nb.cells for o in c.get("outputs", [])
              if MIME_FIGURE in o.get("data", {})]
     assert kinds == ["figure", "table", "figure", "table"]
-    meta = render._collect_meta(nb, fixture_spec(), {})
+    meta = collect_meta(nb, fixture_spec().name, {})
     assert meta.as_of == "2025-06-30" and meta.title == "Fixture brief"
 
 

@@ -127,7 +127,7 @@ def test_membership_flags_need_their_sources(tmp_path, valid_dir):
 
 def test_display_currencies_are_the_currency_parameters_values():
     """The validator checks rates for every display currency the build accepts."""
-    from coalition_report.render import NOTEBOOKS
+    from coalition_report.params import NOTEBOOKS
     from coalition_report.validate import DISPLAY_CURRENCIES
     for notebook in NOTEBOOKS.values():
         assert set(notebook.param("currency").rule.allowed) == {"EUR", *DISPLAY_CURRENCIES}

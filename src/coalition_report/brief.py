@@ -21,7 +21,7 @@ from .data import Dataset, check_as_of, check_state, cut_to, load_data
 from .display import Figure, ReportMeta, Table, enable_display
 from .fmt import fmt_date, fmt_int, fmt_money, fmt_pct
 from .errors import ParameterError
-from .render import validate_params
+from .params import validate_params
 from .sections.aid import chart_aid_groups, chart_gdp_share, chart_monthly_aid, chart_top_donors, table_announcements
 from .sections.article import article_claims
 from .sections.changes import changes
@@ -125,7 +125,7 @@ def _check_injected(notebook: str) -> None:
     validate_params(notebook, values)
 
 
-def setup(as_of: str = "", currency: str = "EUR", data_dir: str = "", top_n: int = 15):
+def setup(as_of: str, currency: str, data_dir: str, top_n: int):
     """Check the brief's parameters, load the data as of the cut-off; return ``(dataset, meta)``."""
     _check_injected("coalition_brief")
     validate_params("coalition_brief", {"as_of": as_of, "currency": currency, "data_dir": data_dir,
@@ -134,7 +134,7 @@ def setup(as_of: str = "", currency: str = "EUR", data_dir: str = "", top_n: int
     return ds, ReportMeta(as_of=str(ds.as_of))
 
 
-def setup_profile(country: str, as_of: str = "", currency: str = "EUR", data_dir: str = ""):
+def setup_profile(country: str, as_of: str, currency: str, data_dir: str):
     """Check the profile's parameters (``country`` must be a state in actors.csv)."""
     _check_injected("country_profile")
     validate_params("country_profile", {"country": country, "as_of": as_of, "currency": currency,

@@ -16,14 +16,17 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 from urllib.parse import quote
 
 from . import config
 from .errors import CoalitionReportError, ParameterError
-from .render import BuildResult, hash_directory, render_report, unchanged_result
+from .files import write_atomic
+from .hashing import hash_directory
+from .render.context import BuildContext
+from .render.result import BuildResult
 
-__all__ = ["build_all", "build_reports", "plan_reports", "coalition_countries", "write_index", "Job",
+__all__ = ["build_all", "build_reports", "plan_reports", "given_params", "coalition_countries", "write_index", "Job",
            "Outcome", "BuildFailures", "print_summary", "BRIEF_BASENAME", "INDEX_NAME", "ALL_COUNTRIES"]
 
 BRIEF_BASENAME = "coalition-brief"
@@ -83,17 +86,37 @@ def coalition_countries(ds, as_of: str = "") -> list[str]:
     return sorted(coalition_members(cut)["actor_id"])
 
 
-def plan_reports(ds, *, as_of: str = "", currency: str = "EUR", data_dir: Path,
-                 countries: Sequence[str] = (), brief: bool = True, top_n: int = 15,
-                 all_countries: bool = False, compare_to: str | Path | None = None) -> list[Job]:
-    """The reports a build makes, parameters checked against the data (nothing runs).
+def given_params(*, as_of: str = "", currency: str | None = None, data_dir: str | Path | None = None,
+                 top_n: int | None = None, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The parameters the user set (the named options are shorthands for ``-p NAME=VALUE``).
+    Nothing else is passed: the notebook's own defaults apply to the rest."""
+    given = dict(params or {})
+    for name, value in (("as_of", as_of or None), ("currency", currency), ("top_n", top_n),
+                        ("data_dir", str(data_dir) if data_dir is not None else None)):
+        if value is not None:
+            given[name] = value
+    return given
 
-    ``countries`` may hold ``"ALL"`` (any case): every coalition member, as ``all_countries``.
-    ``compare_to``: a previous build's snapshot or manifest (one report only) or its output
-    folder (each report compares with its own previous snapshot there); None: the previous
-    build in the output folder.
+
+def _declared(notebook: str, notebook_dir: str | Path | None) -> set[str]:
+    from .params import get_notebook
+
+    return {p.name for p in get_notebook(notebook, notebook_dir).params}
+
+
+def plan_reports(ds, *, given: Mapping[str, Any], countries: Sequence[str] = (), brief: bool = True,
+                 all_countries: bool = False, compare_to: str | Path | None = None,
+                 notebook_dir: str | Path | None = None) -> list[Job]:
+    """The reports a build makes, their parameters checked against the data (nothing runs).
+
+    ``given`` (see :func:`given_params`) goes to every report whose notebook declares the name;
+    a name no notebook of the build declares is a :class:`ParameterError`. ``countries`` may
+    hold ``"ALL"`` (any case): every coalition member, as ``all_countries``. ``compare_to``: a
+    previous build's snapshot or manifest (one report only) or its output folder (each report
+    compares with its own previous snapshot there); None: the previous edition in the output folder.
     """
     from .data import check_as_of, check_state
+    from .params import param_error
 
     codes = [str(c).strip().upper() for c in countries]
     if ALL_COUNTRIES in codes:
@@ -101,35 +124,41 @@ def plan_reports(ds, *, as_of: str = "", currency: str = "EUR", data_dir: Path,
         codes = [c for c in codes if c != ALL_COUNTRIES]
     for c in codes:
         check_state(ds, c)
+    as_of = str(given.get("as_of") or "")
     check_as_of(ds, as_of)
     if all_countries:
         codes += coalition_countries(ds, as_of)
     codes = list(dict.fromkeys(codes))
-    common = {"as_of": as_of or "", "currency": currency, "data_dir": str(data_dir)}
+    notebooks = (["coalition_brief"] if brief else []) + (["country_profile"] if codes else [])
+    declared = {nb: _declared(nb, notebook_dir) for nb in notebooks}
+    for name, value in given.items():
+        if notebooks and not any(name in d for d in declared.values()):
+            known = sorted(set().union(*declared.values()))
+            raise param_error(" and ".join(notebooks), name, value, "unknown parameter (not declared in the "
+                              "notebook's parameters cell)", "known parameters", known)
+
+    def own(notebook: str) -> dict[str, Any]:
+        return {k: v for k, v in given.items() if k in declared[notebook]}
+
     jobs = []
     if brief:
-        jobs.append(Job(BRIEF_BASENAME, "coalition_brief", {**common, "top_n": top_n}, "manifest.json"))
+        jobs.append(Job(BRIEF_BASENAME, "coalition_brief", own("coalition_brief"), "manifest.json"))
     for c in codes:
-        jobs.append(Job(f"country-{c}", "country_profile", {**common, "country": c}, f"country-{c}.manifest.json"))
+        jobs.append(Job(f"country-{c}", "country_profile", {**own("country_profile"), "country": c},
+                        f"country-{c}.manifest.json"))
     if compare_to is not None and str(compare_to) != "":
         _assign_compare_to(jobs, Path(compare_to))
     return jobs
 
 
 def _assign_compare_to(jobs: list[Job], path: Path) -> None:
-    from .snapshot import SUFFIX, load_snapshot, resolve_snapshot
+    from .render.context import previous_snapshot
+    from .snapshot import load_snapshot, resolve_snapshot
 
     path = path.expanduser()
     if path.is_dir():
-        for job in jobs:
-            job.params["compare_to"] = ""  # this report has no previous build there: said so
-            for candidate in (path / job.manifest_name, path / f"{job.name}{SUFFIX}"):
-                try:
-                    if candidate.is_file() and load_snapshot(candidate) is not None:
-                        job.params["compare_to"] = str(resolve_snapshot(candidate))
-                        break
-                except ParameterError:
-                    continue
+        for job in jobs:  # "" when this report has no previous build there: the report says so
+            job.params["compare_to"] = str(previous_snapshot(path, job.manifest_name, job.name) or "")
         return
     if not path.is_file():
         raise ParameterError("compare_to", str(path), "not an existing file or folder (a previous build's "
@@ -144,22 +173,27 @@ def _assign_compare_to(jobs: list[Job], path: Path) -> None:
 # ============================================================================================
 # Running the reports
 # ============================================================================================
-def build_reports(*, as_of: str = "", currency: str = "EUR", formats: Sequence[str] = ("html", "pdf"),
+def build_reports(*, as_of: str = "", currency: str | None = None, formats: Sequence[str] = ("html", "pdf"),
                   out_dir: str | Path | None = None, data_dir: str | Path | None = None,
-                  countries: Sequence[str] = (), brief: bool = True, top_n: int = 15,
+                  countries: Sequence[str] = (), brief: bool = True, top_n: int | None = None,
+                  params: Mapping[str, Any] | None = None,
                   all_countries: bool = False, jobs: int | None = None,
                   compare_to: str | Path | None = None, progress: bool = True,
                   notebook_dir: str | Path | None = None, force: bool = False) -> list[Outcome]:
     """Build every report; one failure does not stop the others. Returns one outcome per report.
 
-    Data, country codes, as-of date and ``compare_to`` are checked once, before anything runs
-    (:class:`DataValidationError` / :class:`ParameterError`). ``jobs``: worker processes
-    (default: one per CPU, at most 4, never more than reports; a single report runs in this
-    process). ``progress``: a line per step (one report), or a live display per report on a
-    terminal and ``[report] ✓ step 1.2s`` lines otherwise. The output folder's ``index.html`` is
-    rewritten at the end.
+    Data, country codes, parameters, as-of date and ``compare_to`` are checked once, before
+    anything runs (:class:`DataValidationError` / :class:`ParameterError`): each report's
+    :class:`~coalition_report.render.BuildContext` is resolved up front. Only parameters the
+    caller gives are passed (``as_of``, ``currency``, ``top_n`` and ``data_dir`` are shorthands
+    for entries of ``params``); the notebooks' declared defaults apply to the rest. ``jobs``:
+    worker processes (default: one per CPU, at most 4, never more than reports; a single report
+    runs in this process). ``progress``: a line per step (one report), or a live display per
+    report on a terminal and ``[report] ✓ step 1.2s`` lines otherwise. The output folder's
+    ``index.html`` is rewritten at the end.
     """
-    from .render import FORMATS
+    from .render.cache import cached_result
+    from .render.context import FORMATS, resolve_context
 
     fmts = (formats,) if isinstance(formats, str) else tuple(formats)
     if not fmts or any(f not in FORMATS for f in fmts):
@@ -168,14 +202,16 @@ def build_reports(*, as_of: str = "", currency: str = "EUR", formats: Sequence[s
         raise ParameterError("jobs", jobs, "must be at least 1")
     data = Path(data_dir or config.DATA_DIR).resolve()
     out = Path(out_dir or config.REPORTS_DIR).resolve()
+    given = given_params(as_of=as_of, currency=currency, data_dir=data if data_dir is not None else None,
+                         top_n=top_n, params=params)
     if not force and brief and not countries and not all_countries and compare_to is None and not as_of:
         # The common rebuild: the brief alone, as of the newest date. If nothing changed since the
         # last build (same data hash: that data was validated then) there is nothing to load.
-        job = Job(BRIEF_BASENAME, "coalition_brief", {"as_of": "", "currency": currency, "data_dir": str(data),
-                                                      "top_n": top_n}, "manifest.json")
+        job = Job(BRIEF_BASENAME, "coalition_brief", dict(given), "manifest.json")
         try:
-            hit = unchanged_result(job.notebook, job.params, out_dir=out, formats=fmts, basename=job.name,
-                                   notebook_dir=notebook_dir, manifest_name=job.manifest_name)
+            hit = cached_result(resolve_context(job.notebook, job.params, out_dir=out, formats=fmts,
+                                                   basename=job.name, notebook_dir=notebook_dir,
+                                                   manifest_name=job.manifest_name))
         except CoalitionReportError:
             hit = None  # let the full path report the problem
         if hit is not None:
@@ -183,31 +219,33 @@ def build_reports(*, as_of: str = "", currency: str = "EUR", formats: Sequence[s
                 print(f"unchanged: {job.name} (notebook, code, parameters and data as in the last build; "
                       "--force rebuilds)", file=sys.stderr)
             return [Outcome(job, result=hit)]
-    from .data import load_data
+    from .data import check_as_of, load_data
+    from .params import validate_params
 
     ds = load_data(data)  # validates; raises with every problem
-    plan = plan_reports(ds, as_of=as_of, currency=currency, data_dir=data, countries=countries, brief=brief,
-                        top_n=top_n, all_countries=all_countries, compare_to=compare_to)
+    plan = plan_reports(ds, given=given, countries=countries, brief=brief, all_countries=all_countries,
+                        compare_to=compare_to, notebook_dir=notebook_dir)
     if not plan:
         return []
-    from .render import validate_params
-
     for job in plan:  # every parameter checked before any folder or file is made
-        validate_params(job.notebook, job.params)
+        validate_params(job.notebook, job.params, notebook_dir=notebook_dir)
     digest = hash_directory(data)
-    settings = {"out_dir": str(out), "formats": fmts, "data_hash": digest, "force": force,
-                "notebook_dir": str(notebook_dir) if notebook_dir else None}
+    as_of_date = str(check_as_of(ds, as_of) or ds.knowledge_date)
+    contexts = {job.name: resolve_context(job.notebook, job.params, out_dir=out, formats=fmts, basename=job.name,
+                                          manifest_name=job.manifest_name, notebook_dir=notebook_dir,
+                                          data_hash=digest, as_of_date=as_of_date) for job in plan}
     n = jobs or min(os.cpu_count() or 1, 4)
     n = max(1, min(n, len(plan)))
     if len(plan) == 1:
-        outcomes = [_run_here(plan[0], settings, progress=progress)]
+        outcomes = [_run_here(plan[0], contexts[plan[0].name], force, progress=progress)]
     else:
-        display = _Display([j.name for j in plan], enabled=progress)
+        display = BatchDisplay([j.name for j in plan], enabled=progress)
         try:
             if n == 1:
-                outcomes = [_run_here(j, settings, progress=display.callback(j.name), display=display) for j in plan]
+                outcomes = [_run_here(j, contexts[j.name], force, progress=display.callback(j.name), display=display)
+                            for j in plan]
             else:
-                outcomes = _run_pool(plan, settings, n, display)
+                outcomes = _run_pool(plan, contexts, force, n, display)
         finally:
             display.close()
     out.mkdir(parents=True, exist_ok=True)
@@ -215,9 +253,10 @@ def build_reports(*, as_of: str = "", currency: str = "EUR", formats: Sequence[s
     return outcomes
 
 
-def build_all(*, as_of: str = "", currency: str = "EUR", formats: Sequence[str] = ("html", "pdf"),
+def build_all(*, as_of: str = "", currency: str | None = None, formats: Sequence[str] = ("html", "pdf"),
               out_dir: str | Path | None = None, data_dir: str | Path | None = None,
-              countries: Sequence[str] = (), brief: bool = True, top_n: int = 15,
+              countries: Sequence[str] = (), brief: bool = True, top_n: int | None = None,
+              params: Mapping[str, Any] | None = None,
               progress: bool = True, all_countries: bool = False, jobs: int | None = None,
               compare_to: str | Path | None = None, notebook_dir: str | Path | None = None,
               force: bool = False) -> list[BuildResult]:
@@ -230,9 +269,9 @@ def build_all(*, as_of: str = "", currency: str = "EUR", formats: Sequence[str] 
     :class:`BuildFailures` names the failed ones. See :func:`build_reports` for the arguments.
     """
     outcomes = build_reports(as_of=as_of, currency=currency, formats=formats, out_dir=out_dir, data_dir=data_dir,
-                             countries=countries, brief=brief, top_n=top_n, all_countries=all_countries,
-                             jobs=jobs, compare_to=compare_to, progress=progress, notebook_dir=notebook_dir,
-                             force=force)
+                             countries=countries, brief=brief, top_n=top_n, params=params,
+                             all_countries=all_countries, jobs=jobs, compare_to=compare_to, progress=progress,
+                             notebook_dir=notebook_dir, force=force)
     failed = [o for o in outcomes if not o.ok]
     if failed:
         if len(outcomes) == 1 and failed[0].exception is not None:
@@ -241,21 +280,17 @@ def build_all(*, as_of: str = "", currency: str = "EUR", formats: Sequence[str] 
     return [o.result for o in outcomes]
 
 
-def _render(job: Job, settings: dict[str, Any], progress: Any) -> BuildResult:
-    return render_report(job.notebook, job.params, out_dir=settings["out_dir"], formats=settings["formats"],
-                         basename=job.name, manifest_name=job.manifest_name, data_hash=settings["data_hash"],
-                         notebook_dir=settings["notebook_dir"], progress=progress,
-                         force=settings.get("force", False))
+def _run_here(job: Job, ctx: BuildContext, force: bool, *, progress: Any,
+              display: "BatchDisplay | None" = None) -> Outcome:
+    from .render import render_context
 
-
-def _run_here(job: Job, settings: dict[str, Any], *, progress: Any, display: "_Display | None" = None) -> Outcome:
     t0 = time.perf_counter()
     try:
-        result = _render(job, settings, progress)
+        result = render_context(ctx, progress=progress, force=force)
         outcome = Outcome(job, result=result, seconds=time.perf_counter() - t0)
     except CoalitionReportError as exc:
         outcome = Outcome(job, error=str(exc), exception=exc, seconds=time.perf_counter() - t0)
-    except Exception as exc:  # a bug in one report must not stop the others
+    except Exception as exc:  # a bug in one report must not stop the others; its message is the outcome
         outcome = Outcome(job, error=f"{type(exc).__name__}: {exc}", exception=exc,
                           seconds=time.perf_counter() - t0)
     if display is not None:
@@ -264,41 +299,37 @@ def _run_here(job: Job, settings: dict[str, Any], *, progress: Any, display: "_D
 
 
 # -- worker processes -----------------------------------------------------------------------
-def _worker(job: Job, settings: dict[str, Any], events: Any) -> dict[str, Any]:
+def _worker(job: Job, ctx: BuildContext, force: bool, events: Any) -> dict[str, Any]:
     """Run one report in a worker process; step events go to ``events`` (a manager queue)."""
+    from .render import render_context, stop_on_signals
 
     def callback(step: str, state: str, seconds: float) -> None:
         events.put((job.name, step, state, seconds))
 
     t0 = time.perf_counter()
     try:
-        from . import render
-
-        guard = getattr(render, "stop_on_signals", None)  # SIGTERM from the parent: clean up
-        if guard is not None:
-            with guard():
-                result = _render(job, settings, callback)
-        else:
-            result = _render(job, settings, callback)
+        with stop_on_signals():  # SIGTERM from the parent: clean up
+            result = render_context(ctx, progress=callback, force=force)
         return {"result": result, "seconds": time.perf_counter() - t0}
     except CoalitionReportError as exc:
         return {"error": str(exc), "seconds": time.perf_counter() - t0}
-    except Exception as exc:
+    except Exception as exc:  # reported as this report's outcome
         return {"error": f"{type(exc).__name__}: {exc}", "seconds": time.perf_counter() - t0}
 
 
-def _run_pool(plan: list[Job], settings: dict[str, Any], n: int, display: "_Display") -> list[Outcome]:
+def _run_pool(plan: list[Job], contexts: Mapping[str, BuildContext], force: bool, n: int,
+              display: "BatchDisplay") -> list[Outcome]:
     import multiprocessing as mp
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     # spawn: workers start clean (no copy of this process's threads, locks or rich console).
-    ctx = mp.get_context("spawn")
+    mp_ctx = mp.get_context("spawn")
     outcomes: dict[str, Outcome] = {}
-    with ctx.Manager() as manager:
+    with mp_ctx.Manager() as manager:
         events = manager.Queue()  # put() returns once queued: every event precedes its result
-        pool = ProcessPoolExecutor(max_workers=n, mp_context=ctx)
+        pool = ProcessPoolExecutor(max_workers=n, mp_context=mp_ctx)
         try:
-            futures = {pool.submit(_worker, job, settings, events): job for job in plan}
+            futures = {pool.submit(_worker, job, contexts[job.name], force, events): job for job in plan}
             pending = set(futures)
             while pending:
                 done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
@@ -320,15 +351,15 @@ def _run_pool(plan: list[Job], settings: dict[str, Any], n: int, display: "_Disp
             for proc in list(getattr(pool, "_processes", {}).values()):
                 try:
                     proc.terminate()  # SIGTERM: each worker cleans up its kernel and temp folder
-                except Exception:
-                    pass
+                except OSError:
+                    continue  # already gone
             pool.shutdown(wait=True, cancel_futures=True)
             raise
         pool.shutdown(wait=True)
     return [outcomes[j.name] for j in plan]
 
 
-def _drain(events: Any, display: "_Display") -> None:
+def _drain(events: Any, display: "BatchDisplay") -> None:
     import queue
 
     while True:
@@ -342,7 +373,7 @@ def _drain(events: Any, display: "_Display") -> None:
 
 
 # -- progress display -----------------------------------------------------------------------
-class _Display:
+class BatchDisplay:
     """A live line per report on a terminal (rich); ``[report] ✓ step 1.2s`` lines otherwise."""
 
     def __init__(self, names: list[str], *, enabled: bool = True):
@@ -515,11 +546,7 @@ def write_index(out_dir: str | Path, *, failed: Sequence[str] = ()) -> Path:
         f"<p class=\"dateline\">{n} report{'s' if n != 1 else ''} in this folder, each with its as-of date, "
         "display currency and files; the manifest lists parameters, data and hashes.</p>\n"
         f"{body}\n</main>\n</body>\n</html>\n")
-    target = out / INDEX_NAME
-    tmp = out / f".{INDEX_NAME}.{os.getpid()}"
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, target)
-    return target
+    return write_atomic(out / INDEX_NAME, page)
 
 
 def print_summary(outcomes: Sequence[Outcome], stream=None) -> None:

@@ -9,18 +9,20 @@ from __future__ import annotations
 import argparse
 import errno
 import os
-import re
 import sys
 from pathlib import Path
 
 from . import config
 from .errors import PROBLEM_LIMIT, CoalitionReportError, DataValidationError, ParameterError
+from .textsafe import printable
 
 EXAMPLES = """examples:
   coalition-report validate
   coalition-report validate --data tests/data/bad_dates
   coalition-report build
   coalition-report build --as-of 2025-06-30 --currency GBP --format html
+  coalition-report build -p top_n=10 -p currency=USD
+  coalition-report build --params my-brief.yaml
   coalition-report build --country GBR --country FRA --out /tmp/briefs
   coalition-report build --all-countries --jobs 2 --format html
   coalition-report build --compare-to /tmp/last-month/manifest.json
@@ -40,12 +42,15 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--all", action="store_true",
                    help=f"print every problem (default: at most {PROBLEM_LIMIT} per file and rule)")
 
-    from .render import NOTEBOOKS  # the one statement of the parameter rules
-    brief = NOTEBOOKS["coalition_brief"]
     b = sub.add_parser("build", help="execute the notebooks and export HTML/PDF")
-    b.add_argument("--as-of", default="", help="cut-off date YYYY-MM-DD (default: newest date in the data)")
-    b.add_argument("--currency", default=brief.param("currency").default,
-                   help=f"{brief.param('currency').rule.description} (default %(default)s)")
+    b.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="set a parameter the notebook declares in its parameters cell (repeatable); "
+                        "parameters not given keep the notebook's defaults")
+    b.add_argument("--params", type=Path, default=None, metavar="FILE.yaml",
+                   help="parameters from a YAML mapping NAME: VALUE (-p and the named options win)")
+    b.add_argument("--as-of", default="", help="shorthand for -p as_of=YYYY-MM-DD (default: the notebook's, "
+                                               "the newest date in the data)")
+    b.add_argument("--currency", default=None, help="shorthand for -p currency=EUR|USD|GBP (default: the notebook's)")
     b.add_argument("--format", default="html,pdf",
                    help="comma list of html, pdf and ipynb (the executed notebook) (default html,pdf); "
                         "a report's files of formats not built this time are removed")
@@ -114,11 +119,42 @@ def _import_kiel(args) -> int:
     return 0
 
 
+def _given(args) -> dict:
+    """``--params FILE.yaml`` then ``-p NAME=VALUE`` (later wins); values stay as typed in YAML,
+    strings from ``-p`` (the notebook's rule converts ``"10"`` for an int parameter)."""
+    given: dict = {}
+    if args.params is not None:
+        import yaml
+
+        try:
+            doc = yaml.safe_load(args.params.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ParameterError("--params", str(args.params), exc.strerror or str(exc)) from None
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+            problem = getattr(exc, "problem", None)
+            raise ParameterError("--params", str(args.params),
+                                 f"{where}not valid YAML" + (f" ({problem})" if problem else "")) from None
+        if doc is None:
+            doc = {}
+        if not isinstance(doc, dict) or not all(isinstance(k, str) for k in doc):
+            raise ParameterError("--params", str(args.params), "must be a YAML mapping NAME: VALUE")
+        given.update(doc)
+    for item in args.param:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip().isidentifier():
+            raise ParameterError("-p", item, "expected NAME=VALUE, NAME a parameter of the notebook")
+        given[name.strip()] = value
+    return given
+
+
 def _build(args) -> int:
     from .build import INDEX_NAME, BuildFailures, build_reports, print_summary
     formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
     out = args.out or config.REPORTS_DIR
     outcomes = build_reports(as_of=args.as_of, currency=args.currency, formats=formats, out_dir=out,
+                             params=_given(args),
                              data_dir=args.data, countries=args.country, brief=not args.no_brief,
                              all_countries=args.all_countries, jobs=args.jobs, compare_to=args.compare_to,
                              force=args.force)
@@ -150,22 +186,15 @@ def _eprint(text: str) -> None:
     print(text.encode(enc, "backslashreplace").decode(enc, "replace"), file=sys.stderr)
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 #: errno values meaning "that path cannot be used" (a usage error, exit 2), not a fault (exit 1).
 _BAD_PLACE = {errno.EEXIST, errno.ENOTDIR, errno.EISDIR, errno.ELOOP, errno.EACCES, errno.EPERM,
               errno.EROFS, errno.ENOENT, errno.ENAMETOOLONG}
 
 
-def _printable(text: str) -> str:
-    """Control characters from data or parameters (ESC, NUL, ...) shown as escapes, never sent
-    to the terminal (an ESC sequence could rewrite the screen)."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handler = {"validate": _validate, "build": _build, "import-kiel": _import_kiel}[args.command]
-    from .render import stop_on_signals
+    from .render.signals import stop_on_signals
     try:
         with stop_on_signals():  # SIGTERM/SIGHUP too: clean up, one line, exit 128 + signal
             return handler(args)
@@ -180,13 +209,13 @@ def main(argv: list[str] | None = None) -> int:
             sys.stderr = open(os.devnull, "w")
         return 1
     except ParameterError as exc:
-        print(f"error: {_printable(str(exc))}", file=sys.stderr)
+        print(f"error: {printable(str(exc))}", file=sys.stderr)
         return 2
     except CoalitionReportError as exc:
-        print(f"error: {_printable(str(exc))}", file=sys.stderr)
+        print(f"error: {printable(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt as exc:  # BuildInterrupted says what happened to the outputs
-        print(f"error: {_printable(str(exc)) or 'interrupted'}", file=sys.stderr)
+        print(f"error: {printable(str(exc)) or 'interrupted'}", file=sys.stderr)
         return getattr(exc, "exit_code", 130)
     except BrokenPipeError:
         # output piped into a reader that stopped early (e.g. `| head`): not an error
@@ -194,12 +223,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except OSError as exc:  # the file system said no: one line naming the place, no traceback
         where = f"{exc.filename}: " if exc.filename else ""
-        print(f"error: {_printable(where + (exc.strerror or str(exc)))}", file=sys.stderr)
+        print(f"error: {printable(where + (exc.strerror or str(exc)))}", file=sys.stderr)
         return 2 if exc.errno in _BAD_PLACE else 1
     except RuntimeError as exc:
         if "Symlink loop" not in str(exc):  # pathlib's way of saying ELOOP
             raise
-        print(f"error: {_printable(str(exc))}", file=sys.stderr)
+        print(f"error: {printable(str(exc))}", file=sys.stderr)
         return 2
 
 

@@ -211,15 +211,77 @@ def load_data(data_dir: str | Path | None = None, *, as_of: str | date | None = 
         from .errors import ParameterError
         raise ParameterError("undated", undated, "allowed: include, exclude")
     root = Path(data_dir or config.DATA_DIR)
-    parsed = parse_package(root)
-    if parsed.problems:
-        raise DataValidationError(parsed.problems)
-    fields = {r["name"]: r["schema"]["fields"] for r in parsed.descriptor["resources"]}
-    tables = {name: _frame(t, fields[name]) for name, t in parsed.tables.items()}
-    acts = tables.get("aid_activities")
-    kiel_cutoff = acts["date"].max().date() if acts is not None and acts["date"].notna().any() else None
-    full = Dataset(tables, root, parsed.descriptor, None, "include", kiel_cutoff)
+    full = _read_validated(root)
+    if full is None:
+        parsed = parse_package(root)
+        if parsed.problems:
+            raise DataValidationError(parsed.problems)
+        fields = {r["name"]: r["schema"]["fields"] for r in parsed.descriptor["resources"]}
+        tables = {name: _frame(t, fields[name]) for name, t in parsed.tables.items()}
+        acts = tables.get("aid_activities")
+        kiel_cutoff = acts["date"].max().date() if acts is not None and acts["date"].notna().any() else None
+        full = Dataset(tables, root, parsed.descriptor, None, "include", kiel_cutoff)
+        _write_validated(root, full)
     return cut_to(full, as_of, undated=undated)
+
+
+# --------------------------------------------------------------------------------------------
+# Validated once per data hash: the build validates, its kernels (and the next build) read
+# the typed tables it kept, keyed on the data's content and the package code that checked it.
+# --------------------------------------------------------------------------------------------
+def _validated_path(root: Path) -> Path | None:
+    import os
+
+    from .hashing import digest, hash_directory
+
+    try:
+        key = digest({"data": hash_directory(root), "code": hash_directory(config.PACKAGE_DIR),
+                      "pandas": pd.__version__})
+    except OSError:
+        return None
+    cache = os.environ.get("COALITION_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "coalition-report")
+    return Path(cache) / f"validated-{key}.pickle"
+
+
+def _read_validated(root: Path) -> "Dataset | None":
+    """The dataset validated earlier from exactly these files by exactly this code, or None.
+
+    Only a file this user owns and nobody else can write is read (a pickle runs code when
+    loaded: it must be as trusted as the installed package)."""
+    import os
+    import pickle
+
+    path = _validated_path(root)
+    if path is None:
+        return None
+    try:
+        st = path.stat()
+        if st.st_uid != os.getuid() or st.st_mode & 0o022:
+            return None
+        with open(path, "rb") as fh:
+            ds = pickle.load(fh)
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
+        return None  # not there yet, or from another version: validate
+    if not isinstance(ds, Dataset):
+        return None
+    ds.data_dir = root  # the same content may sit in another folder
+    return ds
+
+
+def _write_validated(root: Path, ds: "Dataset") -> None:
+    import pickle
+
+    from .files import write_atomic
+
+    path = _validated_path(root)
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, pickle.dumps(ds, protocol=pickle.HIGHEST_PROTOCOL))
+    except (OSError, pickle.PicklingError):
+        return  # a read-only home: validated again next time
 
 
 #: Tables whose rows are dated facts: (date column, the column naming their source).

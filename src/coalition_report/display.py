@@ -26,6 +26,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
+from .textsafe import escape_markdown, strip_control
+
 __all__ = ["Figure", "Table", "ReportMeta", "Markdown", "KeyFigures", "References", "bullets", "strong",
            "format_date", "enable_display", "MIME_FIGURE", "MIME_META", "CHART_FONT", "MAX_ROWS",
            "NOTEBOOK_CSS"]
@@ -461,16 +463,6 @@ def format_date(value: str | None) -> str:
 # --------------------------------------------------------------------------------------------
 # Markup shared with the export templates
 # --------------------------------------------------------------------------------------------
-#: C0 and C1 control characters except tab, line feed and carriage return, plus DEL. Not
-#: text: the HTML spec makes them parse errors (NUL becomes U+FFFD), they are invalid in the
-#: SVG (XML) of a chart, and ESC starts terminal escape sequences. Removed wherever data
-#: becomes markup; ``coalition-report validate`` refuses them in the data package already.
-_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-
-
-def strip_control(text: str) -> str:
-    """``text`` without control characters, tab and line breaks kept (see :data:`_CONTROL_CHARS`)."""
-    return _CONTROL_CHARS.sub("", text)
 
 
 def _without_controls(node: Any) -> Any:
@@ -635,12 +627,6 @@ class strong(str):
     """A piece of a bullet shown in bold (see :func:`bullets`)."""
 
 
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~])")
-
-
-def escape_markdown(text: str) -> str:
-    """``text`` with every Markdown-special character backslash-escaped (shown, never applied)."""
-    return _MD_SPECIAL.sub(lambda m: "\\" + m.group(1), text)
 
 
 def bullets(lines: list[str | Sequence[str]]) -> Markdown:

@@ -95,6 +95,11 @@ class ParameterError(CoalitionReportError):
         shown = str(name) if str(name).isidentifier() else repr(name)
         super().__init__(f"parameter {_short(shown, 60)}={_short(repr(value), 80)}: {reason}")
 
+    def _render_traceback_(self) -> list[str]:
+        """What IPython shows instead of a traceback (its protocol): under plain papermill a bad
+        parameter is one line naming the parameter and the rule."""
+        return [f"ParameterError: {self}"]
+
 
 class BuildError(CoalitionReportError):
     """A notebook failed to execute or export. ``notebook_path`` keeps the executed copy."""

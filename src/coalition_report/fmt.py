@@ -20,7 +20,7 @@ import pandas as pd
 
 from .display import format_date
 
-__all__ = ["fmt_money", "fmt_date", "fmt_pct", "fmt_int", "fmt_day", "date_column", "quoted"]
+__all__ = ["fmt_money", "fmt_date", "fmt_pct", "fmt_int", "date_column", "quoted"]
 
 #: Shown where a value is missing.
 NA = "n/a"
@@ -45,13 +45,6 @@ def fmt_date(value) -> str:
     if hasattr(value, "strftime"):
         value = value.strftime("%Y-%m-%d")
     return format_date(str(value))
-
-
-def fmt_day(value) -> str:
-    """A date -> ``'2025-06-30'`` (the form tables use); missing -> ``'undated'``."""
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
-        return "undated"
-    return value.strftime("%Y-%m-%d") if hasattr(value, "strftime") else str(value)
 
 
 def fmt_pct(part: float, whole: float, digits: int = 0) -> str:

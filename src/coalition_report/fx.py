@@ -14,7 +14,7 @@ import pandas as pd
 
 from .errors import FxError
 
-__all__ = ["FxTable", "convert"]
+__all__ = ["FxTable"]
 
 
 @dataclass(frozen=True)
@@ -80,8 +80,3 @@ class FxTable:
         """Convert ``amount`` from ``from_cur`` to ``to_cur`` at the rates for day ``on``."""
         eur = amount / self.rate(from_cur, on).per_eur
         return eur * self.rate(to_cur, on).per_eur
-
-
-def convert(amount: float, from_cur: str, to_cur: str, on, rates: pd.DataFrame) -> float:
-    """Functional shortcut for :meth:`FxTable.convert`."""
-    return FxTable(rates).convert(amount, from_cur, to_cur, on)

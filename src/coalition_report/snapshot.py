@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .errors import ParameterError
+from .totals import AID_TYPES
 
 __all__ = ["SCHEMA", "KIND", "MIME_SNAPSHOT", "SUFFIX", "make_snapshot", "dumps", "load_snapshot",
            "resolve_snapshot", "diff_snapshots", "has_changes", "snapshot_of_notebook", "describe",
@@ -48,7 +49,6 @@ SUFFIX = ".snapshot.json"
 
 #: Columns that say where a row was read, not what it states: left out of content hashes.
 _NOT_CONTENT = {"_line", "kiel_sheet", "kiel_row"}
-AID_TYPES = ("military", "financial", "humanitarian")
 MEASURES = ("allocation", "commitment")
 
 #: Headline figures in the order the section lists them, with their labels and kinds.

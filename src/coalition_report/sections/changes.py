@@ -16,7 +16,6 @@ build writes it beside the manifest for the next build to compare with.
 from __future__ import annotations
 
 import html
-import re
 from typing import Any, Mapping
 
 from .. import analysis as an
@@ -24,6 +23,7 @@ from ..cite import kiel_source, source_note, used_sources
 from ..data import Dataset
 from ..display import Markdown
 from ..fmt import fmt_date, fmt_money
+from ..textsafe import escape_markdown as _md  # data as literal markdown text
 from ..snapshot import (HEADLINE_LABELS, MIME_SNAPSHOT, PARTS, describe, diff_snapshots, has_changes,
                         load_snapshot, make_snapshot)
 
@@ -70,14 +70,6 @@ def _esc(text: Any) -> str:
     return html.escape(str(text), quote=True)
 
 
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~])")
-
-
-def _md(text: str) -> str:
-    """Data as literal markdown text: never read as emphasis, links or HTML."""
-    return _MD_SPECIAL.sub(lambda m: "\\" + m.group(1), text)
-
-
 def _signed_money(delta: float, currency: str) -> str:
     return ("+" if delta > 0 else "−") + fmt_money(abs(delta), currency)
 
@@ -105,13 +97,15 @@ def changes(ds: Dataset, compare_to: str | None = "", currency: str = "EUR", *, 
     """
     snap = make_snapshot(ds, currency, country=country)
     previous = load_snapshot(compare_to or None)
+    if previous is not None and str(previous.get("as_of") or "") > str(snap.get("as_of") or ""):
+        previous = None  # an edition as of a later date is not an earlier edition: never compared with
     word = "profile" if country else "brief"
     diff = diff_snapshots(previous, snap) if previous is not None else None
     refs = used_sources(ds, country)  # what the report's Sources list holds
     r = _Renderer(ds, currency, refs, limit)
     if previous is None:
-        r.para(f"There is no previous {word} to compare with: this is the first build of this {word} here, or "
-               "the previous one left no snapshot to compare with.")
+        r.para(f"There is no earlier edition of this {word} to compare with: this is the first build of this "
+               f"{word} here as of this date or an earlier one, or the previous one left no snapshot to compare with.")
     elif not diff["comparable"]:
         r.para(f"The snapshot given to compare with is of {describe(previous)}, not of {describe(snap)}: "
                "nothing was compared.")

@@ -12,8 +12,8 @@ from ..cite import kiel_source, source_label, source_note
 from ..data import Dataset
 from ..display import Markdown, References, Table, bullets, strong
 from ..fmt import date_column, fmt_date, fmt_money
-from ..kiel import check_totals
-from ..render import hash_directory
+from ..hashing import hash_directory
+from ..totals import check_totals
 
 __all__ = ["definitions", "table_coverage", "kiel_method_note", "table_fx", "build_info", "references"]
 

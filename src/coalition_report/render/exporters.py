@@ -1,0 +1,222 @@
+"""nbconvert exporters for the brief: an offline HTML page, and a PDF as its subclass.
+
+:class:`PageExporter` is nbconvert's ``HTMLExporter`` with the ``coalition_html`` template
+(no code, no prompts, no CDN), :class:`~coalition_report.render.prepare.PrepareOutputs` as its
+preprocessor, a contents list and unique heading ids made after the template, the offline
+check, and the vega-embed bundle inlined once. :class:`PDFExporter` extends it the way
+nbconvert's ``WebPDFExporter`` extends ``HTMLExporter``: the ``coalition_print`` template with
+static charts, then WeasyPrint (A4, title page, contents with page numbers, running header,
+"Page N of M", tagged PDF). Both take the report's page context as ``resources["cr"]`` (see
+:func:`page_context`).
+"""
+
+from __future__ import annotations
+
+import html as _html
+import logging
+import os
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Mapping
+
+from nbconvert import HTMLExporter
+from traitlets import Bool
+
+from .. import __version__, config, display
+from ..files import write_atomic
+from .offline import assert_offline
+from .prepare import Meta, PrepareOutputs, markdown_html, strip_tags, unique_id
+
+__all__ = ["PageExporter", "PDFExporter", "page_context", "finish_page", "source_date", "vega_bundle",
+           "TOC_MARKER", "BUNDLE_MARKER"]
+
+TOC_MARKER = "<!--coalition-report:toc-->"
+# Inserted after nbconvert, which re-parses its whole output with BeautifulSoup: keeping the
+# ~0.9 MB bundle out of that pass saves time and guarantees the script is inlined verbatim.
+BUNDLE_MARKER = "/*coalition-report:vega-bundle*/"
+_CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+        "img-src data:; font-src data:; base-uri 'none'; form-action 'none'")
+_BUNDLE: dict[str, str] = {}
+_log = logging.getLogger(__name__)
+
+
+def source_date() -> str | None:
+    """``SOURCE_DATE_EPOCH`` as an ISO timestamp (the only wall-clock time a build writes)."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if not epoch:
+        return None
+    try:
+        return datetime.fromtimestamp(int(epoch), tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+def vega_bundle() -> str:
+    """vega + vega-lite + vega-embed as one script, cached in-process and on disk."""
+    from importlib.metadata import version
+
+    vl = display.vl_version()
+    key = f"vlc{version('vl-convert-python')}-vl{vl}"
+    if key in _BUNDLE:
+        return _BUNDLE[key]
+    cache_root = os.environ.get("COALITION_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "coalition-report")
+    cache = Path(cache_root) / f"vega-bundle-{key}.js"
+    text = None
+    try:
+        text = cache.read_text(encoding="utf-8")
+        if "vegaEmbed" not in text:
+            text = None
+    except OSError:
+        text = None  # not cached yet
+    if text is None:
+        import vl_convert as vlc
+
+        text = vlc.javascript_bundle(vl_version=vl)
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(cache, text)
+        except OSError as exc:  # a read-only home: built again next time
+            _log.info("cannot cache the vega bundle in %s: %s", cache, exc)
+    # Inline <script>: a literal "</script" would end it early.
+    text = re.sub(r"</(script)", r"<\\/\1", text, flags=re.I)
+    _BUNDLE[key] = text
+    return text
+
+
+def page_context(meta: Meta, public_params: Mapping[str, Any], data_hash: str | None) -> dict[str, Any]:
+    """What the templates read as ``cr``: title page, colophon, CSP, markers."""
+    shown = ", ".join(f"{k}={_html.escape(str(v)) if v != '' else '(default)'}" for k, v in public_params.items())
+    colophon = f"Built with coalition-report {_html.escape(__version__)}"
+    if data_hash:
+        colophon += f" from data snapshot sha256:{data_hash[:12]}"
+    if shown:
+        colophon += f" · parameters: {shown}"
+    return {
+        "lang": "en",
+        "title": meta.title,
+        "subtitle_html": markdown_html(meta.subtitle_md) if meta.subtitle_md else "",
+        "subtitle_text": meta.subtitle_text or "",
+        "as_of": meta.as_of or "",
+        "as_of_long": display.format_date(meta.as_of) if meta.as_of else "",
+        "version": __version__,
+        "created": source_date(),
+        "csp": _CSP,
+        "toc_marker": TOC_MARKER,
+        "colophon_html": colophon + ".",
+        "n_charts": 0,
+        "bundle_marker": BUNDLE_MARKER,
+    }
+
+
+_HEADING = re.compile(r"<h([1-6])([^>]*?)\bid=\"([^\"]*)\"([^>]*)>(.*?)</h\1>", re.S)
+_ANCHOR = re.compile(r'<a class="anchor-link" href="#[^"]*">.*?</a>', re.S)
+
+
+def finish_page(page: str, *, print_mode: bool) -> str:
+    """Unique heading ids, a contents list from the body's h2/h3, anchor links off for print."""
+    start = page.find("<main")
+    head, body = page[:start], page[start:]
+    seen: dict[str, int] = {}
+    toc: list[tuple[int, str, str]] = []
+
+    def fix(m: re.Match) -> str:
+        level, pre, hid, post, inner = m.groups()
+        new = unique_id(hid, seen)
+        inner = inner.replace(f'href="#{hid}"', f'href="#{new}"')
+        if print_mode:
+            inner = _ANCHOR.sub("", inner)
+        if level in ("2", "3"):
+            toc.append((int(level), new, strip_tags(_ANCHOR.sub("", inner))))
+        return f'<h{level}{pre}id="{new}"{post}>{inner}</h{level}>'
+
+    body = _HEADING.sub(fix, body)
+    return head.replace(TOC_MARKER, _toc_html(toc)) + body
+
+
+def _toc_html(entries: list[tuple[int, str, str]]) -> str:
+    if not entries:
+        return ""
+    out = ['<nav class="toc" aria-labelledby="toc-heading">',
+           '<h2 class="toc-heading" id="toc-heading">Contents</h2>', "<ol>"]
+    open_sub = False
+    for i, (level, hid, text) in enumerate(entries):
+        # ``hid`` is copied from an id attribute nbconvert already escaped: do not re-escape.
+        link = f'<a href="#{hid}">{_html.escape(text)}</a>'
+        if level == 3 and i > 0:
+            if not open_sub:
+                out[-1] = out[-1].removesuffix("</li>")
+                out.append("<ol>")
+                open_sub = True
+            out.append(f"<li>{link}</li>")
+        else:
+            if open_sub:
+                out.append("</ol></li>")
+                open_sub = False
+            out.append(f"<li>{link}</li>")
+    if open_sub:
+        out.append("</ol></li>")
+    out += ["</ol>", "</nav>"]
+    return "\n".join(out)
+
+
+class PageExporter(HTMLExporter):
+    """The offline HTML page: interactive charts, no code, nothing loaded from elsewhere."""
+
+    export_from_notebook = "coalition-report page"
+    interactive = Bool(True, help="charts drawn from their specs with vega-embed").tag(config=True)
+
+    def __init__(self, **kw: Any):
+        kw.setdefault("template_name", "coalition_html")
+        kw.setdefault("extra_template_basedirs", [str(config.TEMPLATE_DIR)])
+        super().__init__(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
+                         embed_images=True, sanitize_html=False, anchor_link_text="¶", **kw)
+        self.register_preprocessor(PrepareOutputs(interactive=self.interactive), enabled=True)
+
+    def _init_resources(self, resources: Any) -> Any:
+        resources = super()._init_resources(resources)
+        resources.setdefault("cr", {})
+        return resources
+
+    def page(self, nb: Any, resources: dict | None = None) -> tuple[str, dict]:
+        """The finished page (contents list, unique ids, checked offline, bundle inlined)."""
+        resources = dict(resources or {})
+        resources["cr"] = dict(resources.get("cr") or {})
+        # nbconvert copies the notebook before preprocessing; PrepareOutputs sets cr.n_charts.
+        body, res = super().from_notebook_node(nb, resources=resources)
+        page = finish_page(body, print_mode=not self.interactive)
+        if self.interactive:
+            assert_offline(page)
+            if res.get("cr_counts", {}).get("charts"):
+                head, _, tail = page.rpartition(BUNDLE_MARKER)
+                page = head + vega_bundle() + tail
+        return page, res
+
+    def from_notebook_node(self, nb: Any, resources: dict | None = None, **kw: Any) -> tuple[str, dict]:
+        return self.page(nb, resources)
+
+
+class PDFExporter(PageExporter):
+    """The A4 PDF: the print template with static charts, laid out by WeasyPrint."""
+
+    export_from_notebook = "coalition-report PDF"
+    interactive = Bool(False).tag(config=True)
+
+    def __init__(self, **kw: Any):
+        kw.setdefault("template_name", "coalition_print")
+        super().__init__(**kw)
+
+    def from_notebook_node(self, nb: Any, resources: dict | None = None, **kw: Any) -> tuple[bytes, dict]:
+        from weasyprint import HTML
+        from weasyprint.urls import URLFetcher
+
+        print_html, res = self.page(nb, resources)
+        base = str(res.get("metadata", {}).get("path") or ".") + os.sep
+        # Only embedded data: URIs: the build never reaches the network or arbitrary files.
+        fetcher = URLFetcher(allowed_protocols={"data"})
+        pdf = HTML(string=print_html, base_url=base, url_fetcher=fetcher).write_pdf(
+            # pdf_tags: a structure tree (headings, tables, chart alt text) for screen readers.
+            presentational_hints=True, pdf_identifier=False, pdf_tags=True)
+        res["output_extension"] = ".pdf"
+        return pdf, res

@@ -1,0 +1,225 @@
+"""The kernel: its kernelspec, executing a notebook with papermill, stopping it whatever happens.
+
+The kernel manager is ours, not nbclient's, so that however execution ends (an error, a signal
+turned into :class:`~coalition_report.errors.BuildInterrupted` in the middle of a cell) the
+kernel is killed and its connection file and sockets removed.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import logging
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ..files import write_atomic
+from .locks import Scratch, sweep
+from .signals import check_stop, signals_deferred
+
+__all__ = ["KERNEL_NAME", "KERNEL_PREFIX", "ensure_kernelspec", "execute", "failed_cell_number",
+           "source_position"]
+
+KERNEL_NAME = "coalition-report"
+#: Prefix of the kernels' private folders under TMPDIR (connection file, IPC sockets).
+KERNEL_PREFIX = "cr-kernel-"
+_log = logging.getLogger(__name__)
+
+
+def ensure_kernelspec(name: str = KERNEL_NAME) -> str:
+    """Make sure kernel ``name`` runs *this* interpreter; install it into ``sys.prefix`` if not.
+
+    Returns the kernel name to use. The spec pins ``PYTHONHASHSEED=0`` so set iteration order,
+    and with it any output that depends on it, is the same in every build.
+    """
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    def matches(kname: str) -> bool:
+        try:
+            spec = KernelSpecManager().get_kernel_spec(kname)
+        except NoSuchKernel:
+            return False
+        return bool(spec.argv) and os.path.abspath(spec.argv[0]) == os.path.abspath(sys.executable)
+
+    if matches(name):
+        return name
+    target = Path(sys.prefix) / "share" / "jupyter" / "kernels" / name
+    if _install_kernelspec(target, name) and matches(name):
+        return name
+    # A spec of that name elsewhere (user dir) shadows ours: use an interpreter-specific name.
+    alt = f"{name}-{hashlib.sha256(sys.executable.encode()).hexdigest()[:8]}"
+    if not matches(alt):
+        _install_kernelspec(Path(sys.prefix) / "share" / "jupyter" / "kernels" / alt, alt)
+    return alt
+
+
+def _install_kernelspec(target: Path, name: str) -> bool:
+    spec = {
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": f"Python ({name})",
+        "language": "python",
+        "env": {"PYTHONHASHSEED": "0"},
+        "metadata": {"debugger": True},
+    }
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        write_atomic(target / "kernel.json", json.dumps(spec, indent=1))  # parallel builds never see half
+        return True
+    except OSError as exc:
+        _log.info("cannot install kernelspec %s: %s", target, exc)
+        return False
+
+
+def execute(nb_path: Path, params: dict, out_nb: Path, kernel: str, timeout: int | None) -> Any:
+    """Run the notebook with papermill on a kernel this function starts and always stops.
+
+    Connection file and IPC sockets live in a private (0700) folder under TMPDIR instead of
+    loopback TCP: no port is open to other local users, ipykernel stops warning about
+    unencrypted TCP, and one rmtree removes everything. The socket prefix must be absolute
+    (manager and kernel have different cwds) and short (Unix socket paths are limited to
+    ~107 bytes). The folder is locked while in use, so that a later build removes it if this
+    process is killed (see :func:`~coalition_report.render.locks.sweep`).
+    """
+    import papermill as pm
+
+    scratch = km = None
+    started: list[str] = []  # ids of the cells started, for "cell N" when the kernel dies
+    try:
+        with signals_deferred():  # created and assigned whole, so the finally can remove it
+            sweep(Path(tempfile.gettempdir()), KERNEL_PREFIX)
+            scratch = Scratch(KERNEL_PREFIX)
+        km = _kernel_manager_class()(kernel_name=kernel, connection_file=str(scratch.path / "kernel.json"))
+        if len(str(scratch.path)) <= 100:  # "<path>/k-5" < 108 bytes; else loopback TCP
+            km.transport, km.ip = "ipc", str(scratch.path / "k")
+        # nbclient logs "Kernel died while waiting for execute reply" and the like through
+        # papermill's logger: the BuildError says it once, naming the cell.
+        _quiet_logger("papermill")
+        return pm.execute_notebook(
+            str(nb_path), str(out_nb), parameters=params, kernel_name=kernel,
+            language="python", progress_bar=False, log_output=False, start_timeout=120,
+            # papermill rewrites the whole output notebook after every cell by default: with
+            # ~2 MB of chart specs and SVG that was over half the execution time. It still
+            # writes it at the end and when a cell fails.
+            request_save_on_cell_execute=False,
+            execution_timeout=timeout, km=km,
+            on_cell_start=lambda cell, cell_index, **_: started.append(cell.get("id")),
+            # nbclient starts the kernel in resources.metadata.path: no process-wide chdir.
+            resources={"metadata": {"path": str(nb_path.parent)}})
+    except Exception as exc:
+        if started:
+            exc.cr_running_cell = started[-1]  # type: ignore[attr-defined]
+        raise
+    finally:
+        with signals_deferred():  # a second Ctrl-C must not cut the clean-up short
+            try:
+                if km is not None:
+                    _stop_kernel(km)
+            finally:
+                if scratch is not None:
+                    scratch.remove()
+        check_stop()
+
+
+def _quiet_logger(name: str) -> None:
+    log = logging.getLogger(name)
+    if not log.handlers:  # unless the caller configured it: then it is theirs
+        log.addHandler(logging.NullHandler())
+        log.propagate = False
+
+
+@functools.lru_cache(maxsize=None)
+def _kernel_manager_class() -> type:
+    from jupyter_client import AsyncKernelManager
+
+    class _KernelManager(AsyncKernelManager):
+        """Remembers the clients nbclient creates, so that they can be closed too."""
+
+        def client(self, **kwargs: Any) -> Any:
+            kc = super().client(**kwargs)
+            self.__dict__.setdefault("_cr_clients", []).append(kc)
+            return kc
+
+    return _KernelManager
+
+
+def _stop_kernel(km: Any) -> None:
+    """Stop what :func:`execute` started: the cell's task, the clients, the kernel process.
+    Best effort at every stage (the kernel may be dead already): failures are logged, and the
+    next stage still runs."""
+    import asyncio
+
+    from jupyter_core.utils import run_sync
+
+    async def stop() -> None:
+        # A signal raised out of the event loop leaves nbclient's task suspended mid-cell;
+        # cancel it, or it would resume (and talk to a dying kernel) the next time the loop runs.
+        me = asyncio.current_task()
+        pending = [t for t in asyncio.all_tasks() if t is not me and not t.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            done, _ = await asyncio.wait(pending, timeout=5)
+            for task in done:  # retrieved, so asyncio does not log "never retrieved" later
+                if not task.cancelled():
+                    task.exception()
+        for kc in km.__dict__.get("_cr_clients", []):
+            try:
+                kc.stop_channels()
+            except Exception as exc:  # a client of a dead kernel: keep stopping the rest
+                _log.debug("stop_channels: %r", exc)
+        try:
+            if km.has_kernel:
+                await km.shutdown_kernel(now=True)  # SIGKILL; also removes the connection file
+        except Exception as exc:  # already dead: the scratch folder removal cleans up
+            _log.debug("shutdown_kernel: %r", exc)
+        finally:
+            try:
+                await km.cleanup_resources()
+            except Exception as exc:  # sockets in the scratch folder, removed with it
+                _log.debug("cleanup_resources: %r", exc)
+
+    run_sync(stop)()
+
+
+def failed_cell_number(executed: Path, source: Path, exc: Any) -> int | None:
+    """1-based position of the failing cell in the *source* notebook (all cell types)."""
+    import nbformat
+
+    try:
+        ran = nbformat.read(str(executed), as_version=4)
+        src = nbformat.read(str(source), as_version=4)
+    except (OSError, ValueError) as err:  # unreadable: fall back to papermill's index
+        _log.debug("cannot read %s or %s: %r", executed, source, err)
+    else:
+        failed_id = None
+        for cell in ran.cells:
+            if "papermill-error-cell-tag" in cell.metadata.get("tags", []):
+                continue
+            if any(o.get("output_type") == "error" for o in cell.get("outputs", [])) or \
+                    cell.metadata.get("papermill", {}).get("exception"):
+                failed_id = cell.get("id")
+                break
+        for i, cell in enumerate(src.cells):
+            if failed_id and cell.get("id") == failed_id:
+                return i + 1
+    # Fallback: papermill's 0-based index counts its injected-parameters cell, which sits
+    # before every cell that can fail after the parameters; so it equals the 1-based position.
+    return getattr(exc, "cell_index", None)
+
+
+def source_position(source: Path, cell_id: str | None) -> int | None:
+    """1-based position of the cell ``cell_id`` in the source notebook; ``None`` when unknown
+    (papermill's injected-parameters cell, or no cell had started)."""
+    import nbformat
+
+    if not cell_id:
+        return None
+    try:
+        ids = [c.get("id") for c in nbformat.read(str(source), as_version=4).cells]
+        return ids.index(cell_id) + 1
+    except (OSError, ValueError):
+        return None
