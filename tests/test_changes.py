@@ -115,9 +115,9 @@ def test_unchanged_data_means_nothing_changed(valid_dir, tmp_path):
 
 def test_no_previous_build_says_so(valid_dir):
     out = changes(_load(valid_dir), "", "EUR")
-    assert out.text.startswith("There is no previous brief to compare with")
+    assert out.text.startswith("This is the first edition of this brief")
     prof = changes(_load(valid_dir), "", "EUR", country="GBR")
-    assert prof.text.startswith("There is no previous profile to compare with")
+    assert prof.text.startswith("This is the first edition of this profile")
 
 
 def test_added_aid_record_and_position_are_listed_with_sources(valid_copy, tmp_path):
@@ -279,7 +279,7 @@ def test_rebuild_lists_exactly_the_new_records(tmp_path):
     first = build_all(**kw)
     assert [r.snapshot.name for r in first] == ["coalition-brief.snapshot.json", "country-GBR.snapshot.json"]
     text, items = _section(first[0].outputs["html"])
-    assert text.startswith("There is no previous brief to compare with") and not items
+    assert text.startswith("This is the first edition of this brief") and not items
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["snapshot"]["file"] == "coalition-brief.snapshot.json" and manifest["compared_with"] is None
     old_snapshot = (out / "coalition-brief.snapshot.json").read_bytes()

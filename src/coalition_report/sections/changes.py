@@ -110,10 +110,9 @@ def changes(ds: Dataset, compare_to: str | None = "", currency: str = "EUR", *, 
     refs = used_sources(ds, country)  # what the report's Sources list holds
     r = _Renderer(ds, currency, refs, limit)
     if previous is None:
-        r.para(f"There is no previous {word} to compare with: this is the first build of this {word} here, or "
-               "the previous one left no snapshot to compare with.")
+        r.para(f"This is the first edition of this {word}; later editions will list what changed since it.")
     elif not diff["comparable"]:
-        r.para(f"The snapshot given to compare with is of {describe(previous)}, not of {describe(snap)}: "
+        r.para(f"The earlier edition offered for comparison is of {describe(previous)}, not of {describe(snap)}: "
                "nothing was compared.")
     else:
         r.para(f"Compared with the previous {word}, as of {_day(previous.get('as_of'))}.", *_notes(diff, word))
