@@ -242,7 +242,7 @@ def test_section_bundle_carries_the_snapshot_which_the_exports_drop(valid_dir):
     assert render.check_outputs(nb) == []  # exportable, no warning
     prepared, _ = render._prepare(nb, interactive=True)
     assert S.MIME_SNAPSHOT not in json.dumps(prepared)
-    assert "no previous brief" in prepared.cells[0].outputs[0]["data"]["text/html"]
+    assert "first edition of this brief" in prepared.cells[0].outputs[0]["data"]["text/html"]
 
 
 def test_compare_to_parameter_rules(tmp_path):

@@ -15,7 +15,7 @@ from ..display import KeyFigures, Markdown, bullets, strong
 from ..fmt import fmt_date, fmt_money, fmt_pct
 from .article import ARTICLE_SOURCE
 
-__all__ = ["key_figures", "summary_bullets", "data_coverage_text", "dateline", "newest_event"]
+__all__ = ["key_figures", "summary_bullets", "data_coverage_text", "dateline"]
 
 
 def _n(n: int, one: str, many: str) -> str:
