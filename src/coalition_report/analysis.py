@@ -240,7 +240,8 @@ def display_rate(ds: Dataset, currency: str) -> tuple[float, str, str]:
     if currency == "EUR":
         return 1.0, "EUR (no conversion)", ""
     r = FxTable(ds.fx_rates).latest(currency, cutoff(ds))
-    return r.per_eur, f"{r.per_eur:g} {currency} per EUR ({r.rate_type}, {r.period_start}–{r.period_end})", r.source_id
+    kind = str(r.rate_type).split(":", 1)[0].strip()  # the rate's kind, not how it was computed
+    return r.per_eur, f"{r.per_eur:g} {currency} per EUR ({kind}, {r.period_start}–{r.period_end})", r.source_id
 
 
 def to_currency(values, ds: Dataset, currency: str):

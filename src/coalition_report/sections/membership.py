@@ -169,8 +169,8 @@ def chart_participation(ds: Dataset, *, title: str = "Participation in coalition
                 f"at {top['label']}." if top is not None else "No meetings in the period.")
     return Figure(chart, alt_text=alt_text,
                   source_note=source_note(ds, top_sources(p["source_id"]),
-                                          "Named states count attendance rows; reported counts from claims.csv, "
-                                          "which keeps disagreeing counts side by side"))
+                                          "Dots count the states the sources name as present; dashes give the "
+                                          "highest count a source reports, and counts that disagree are kept"))
 
 
 def chart_attendance(ds: Dataset, *, level: str | None = "leaders", colors: Mapping[str, str] | None = None,
