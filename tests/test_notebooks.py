@@ -143,6 +143,33 @@ def test_no_forbidden_token_in_the_body(pdf_text):
     assert not re.search(r"\{[a-z_]+(?::[^{}]*)?\}", body)  # no unfilled placeholder
 
 
+def _content_lines(page: str) -> list[str]:
+    """A page's text without the running header and the page number."""
+    return [l.strip() for l in page.splitlines()
+            if l.strip() and not re.fullmatch(r"Page \d+ of \d+", l.strip())
+            and l.strip() != "The coalition of the willing" and not l.strip().startswith("Events to ")]
+
+
+def test_no_heading_alone_at_a_page_foot_and_no_stranded_source_note(brief, pdf_text, soup):
+    """Read in page order (pdftotext), where pypdf returns chart text after the notes."""
+    import shutil
+    import subprocess
+    exe = shutil.which("pdftotext")
+    if exe is None:
+        pytest.skip("pdftotext (poppler-utils) is not installed: apt-get install poppler-utils")
+    pages = subprocess.run([exe, str(brief.outputs["pdf"]), "-"], capture_output=True, text=True,
+                           check=True).stdout.split("\f")
+    headings = {a.get_text().strip() for a in soup.select("nav.toc a")}
+    annex = _annex_page(pdf_text)
+    for i, page in enumerate(pages[1:annex], start=2):
+        lines = _content_lines(page)
+        assert lines, f"page {i} is empty"
+        assert lines[-1] not in headings, f"page {i} ends with the heading {lines[-1]!r}"
+        assert not lines[0].startswith("Source:"), f"page {i} starts with a source note"
+        # a page holding only the tail of a note (a few lines) is a note stranded at the page top
+        assert len(lines) >= 5 or i == annex, f"page {i} holds only {lines!r}"
+
+
 @pytest.mark.parametrize("as_of", ["2025-03-20", "2025-06-30"])
 def test_early_briefs_show_only_judgements_written_by_then(build_brief, as_of):
     pages = [p.extract_text() or "" for p in PdfReader(build_brief(as_of).outputs["pdf"]).pages]

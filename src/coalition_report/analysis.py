@@ -368,7 +368,7 @@ def announcements(ds: Dataset, currency: str = "EUR") -> pd.DataFrame:
             conv = fx.convert(float(r.amount), r.currency, currency, r.date)
             if r.currency != currency:
                 a, b = fx.rate(r.currency, r.date), fx.rate(currency, r.date)
-                rate_note = f"{r.currency}->{currency} via EUR ({a.rate_type}; {b.rate_type})"
+                rate_note = f"{r.currency}->{currency} via EUR ({str(a.rate_type).split(':', 1)[0]}; {str(b.rate_type).split(':', 1)[0]})"
                 rate_src = ";".join(s for s in (a.source_id, b.source_id) if s)
         rows.append({"date": r.date, "donor_id": r.donor_id, "aid_type": r.aid_type,
                      "amount": r.amount, "currency": r.currency, "qualifier": r.qualifier,
