@@ -210,9 +210,9 @@ def test_dateline_gives_the_newest_event_and_the_cut_off(shipped):
     ds = cut_to(shipped, shipped.knowledge_date)
     text = _text(summary.dateline(ds))
     assert f"Events to {_long(newest)}" in text
-    assert f"Sources published to {_long(str(shipped.knowledge_date))}" in text
+    assert f"Knowledge cut-off {_long(str(shipped.knowledge_date))}" in text
     same = cut_to(shipped, "2025-03-20")  # a meeting that day: events and cut-off coincide
-    assert "Sources published" not in _text(summary.dateline(same))
+    assert "cut-off" not in _text(summary.dateline(same))
 
 
 # ---------------------------------------------------------------------------------------------

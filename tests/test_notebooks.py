@@ -111,7 +111,8 @@ def test_pdf_has_sections_page_numbers_and_header(pdf_text):
         assert s in text, s
     assert f"Page 1 of {n}" in pdf_text[0] and f"Page {n} of {n}" in pdf_text[-1]
     newest = max(r["date"] for r in _rows("meetings.csv") + _rows("positions.csv") + _rows("events.csv"))
-    assert f"Events to {_long(newest)}" in pdf_text[2]  # running header: what the brief covers
+    assert f"Events to {_long(newest)}" in pdf_text[2]  # running header: what the brief covers ...
+    assert "Knowledge cut-off" in pdf_text[2]  # ... and the cut-off, later than the newest event here
 
 
 def test_cover_states_the_newest_event_and_no_build_metadata(pdf_text):
@@ -147,7 +148,8 @@ def _content_lines(page: str) -> list[str]:
     """A page's text without the running header and the page number."""
     return [l.strip() for l in page.splitlines()
             if l.strip() and not re.fullmatch(r"Page \d+ of \d+", l.strip())
-            and l.strip() != "The coalition of the willing" and not l.strip().startswith("Events to ")]
+            and l.strip() != "The coalition of the willing" and not l.strip().startswith("Events to ")
+            and not l.strip().startswith("Knowledge cut-off")]
 
 
 def test_no_heading_alone_at_a_page_foot_and_no_stranded_source_note(brief, pdf_text, soup):

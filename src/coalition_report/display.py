@@ -747,7 +747,8 @@ class References:
         for r in self.rows:
             parts = [_esc(r["publisher"])]
             if r["title"]:
-                parts.append(f"<em>{_esc(r['title'])}</em>")
+                # the title proper; what follows a ";" is the curators' provenance (file, hash)
+                parts.append(f"<em>{_esc(r['title'].split(';')[0].strip())}</em>")
             parts.append(_esc(r["published"] or "n.d."))
             where = r["url"] or ("A copy ships with this brief's data." if r["local_path"] else "")
             if where:

@@ -52,7 +52,7 @@ def chart_positions(ds: Dataset, actors: list[str] | None = None, *, colors: Map
     alt_text = (f"Matrix of {p['actor'].nunique()} actors by {p['topic'].nunique()} topics coloured by stance. "
                 f"Opposed on at least one topic: {', '.join(opp) or 'none'}.")
     return Figure(chart, alt_text=alt_text, source_note=source_note(
-        ds, top_sources(p["source_id"]), "Every stance with its quote and source is listed below"))
+        ds, top_sources(p["source_id"]), "Every stance with its quote, context and source is listed in the annex"))
 
 
 def table_quotes(ds: Dataset, actor_id: str | None = None, *, limit: int | None = None,
@@ -100,11 +100,11 @@ def chart_timeline(ds: Dataset, *, since: str | None = "2025-02-01", lanes: Mapp
         shape=alt.Shape("lane:N", sort=order, legend=None),
         tooltip=[alt.Tooltip("date:T", format="%d %b %Y"), "title:N"],
     ).properties(width=WIDTH - 150, height=alt.Step(30), title=alt.Title(
-        title, subtitle="Each mark is one dated event; details in the table below"))
+        title, subtitle="Each mark is one dated event; details in the annex"))
     alt_text = (f"Timeline of {len(t)} dated events from {t['date'].min():%B %Y} to {t['date'].max():%B %Y}: "
                 + "; ".join(f"{lane.lower()}: {(t['lane'] == lane).sum()}" for lane in order) + ".")
     return Figure(chart, alt_text=alt_text, source_note=source_note(
-        ds, top_sources(t["source_id"]), "Full list with sources in the table below"))
+        ds, top_sources(t["source_id"]), "Full list with sources in the annex"))
 
 
 def table_events(ds: Dataset, *, since: str | None = "2025-02-01",

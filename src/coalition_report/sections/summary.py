@@ -38,7 +38,7 @@ def dateline(ds: Dataset) -> Markdown:
     """
     newest, cut = newest_event(ds), an.cutoff(ds)
     first = f"Events to {fmt_date(newest)}" if newest else f"As of {fmt_date(cut)}"
-    second = f"Sources published to {fmt_date(cut)}" if newest and newest != cut else ""
+    second = f"Knowledge cut-off {fmt_date(cut)}" if newest and newest != cut else ""
     text = first + (f" · {second}" if second else "")
     import html as _h
     markup = (f'<p class="report-dateline">{_h.escape(first)}</p>'
