@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow
 DATA = ROOT / "data"
 SECTIONS = ["Bottom line and key judgements", "What changed since the last edition", "1. Membership and forces",
             "2. Aid", "3. Positions", "4. Outlook and open questions", "Annex",
-            "D. The founding article, fact by fact", "F. Definitions and methods", "Sources"]
+            "E. The founding article, fact by fact", "G. Definitions and methods", "Sources"]
 MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September",
           "October", "November", "December"]
 #: Words of the build and of curation that have no place in reader text (the package's own
