@@ -23,9 +23,49 @@ from conftest import ROOT, chromium_dom
 pytestmark = pytest.mark.slow
 
 DATA = ROOT / "data"
-SECTIONS = ["Key figures", "Executive summary", "What changed since the last brief", "1. Coalition membership",
-            "2. Aid flows", "3. Diplomatic positions", "4. The founding article, fact by fact",
-            "5. Outlook and open questions", "6. Methods and sources"]
+SECTIONS = ["Bottom line and key judgements", "What changed since the last edition", "1. Membership and forces",
+            "2. Aid", "3. Positions", "4. Outlook and open questions", "Annex",
+            "E. The founding article, fact by fact", "G. Definitions and methods", "Sources"]
+MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September",
+          "October", "November", "December"]
+#: Words of the build and of curation that have no place in reader text (the package's own
+#: names, file names and columns are added from the code and the data by _forbidden_tokens).
+BUILD_WORDS = ["dossier", "curator", "sha256", "snapshot", "manifest", "notebook", "papermill", "placeholder",
+               "datapackage", "coalition_report", "first build"]
+
+
+def _long(day: str) -> str:
+    y, m, d = day.split("-")
+    return f"{int(d)} {MONTHS[int(m) - 1]} {y}"
+
+
+def _forbidden_tokens() -> set[str]:
+    """File names and columns of the data package, the package's own identifiers, build words."""
+    import json
+    import pkgutil
+
+    import coalition_report
+    from coalition_report import analysis, brief as brief_api, sections
+
+    desc = json.loads((DATA / "datapackage.json").read_text(encoding="utf-8"))
+    tokens = set(BUILD_WORDS)
+    for res in desc["resources"]:
+        tokens.add(Path(res["path"]).name)                      # judgements.csv
+        if "_" in res["name"]:
+            tokens.add(res["name"])                             # aid_activities
+        tokens |= {f["name"] for f in res["schema"]["fields"] if "_" in f["name"]}  # source_id ...
+    names = set(brief_api.__all__) | set(analysis.__all__)
+    for mod in pkgutil.iter_modules(sections.__path__):
+        m = __import__(f"coalition_report.sections.{mod.name}", fromlist=["__all__"])
+        names |= set(getattr(m, "__all__", []))
+    tokens |= {n for n in names if "_" in n}                    # chart_top_donors, coalition_members ...
+    tokens |= {f"{m.name}.py" for m in pkgutil.iter_modules(coalition_report.__path__)}
+    return tokens
+
+
+def _annex_page(pages: list[str]) -> int:
+    """0-based index of the page where the annex starts (its heading alone on a line)."""
+    return next(i for i, t in enumerate(pages) if i > 0 and any(l.strip() == "Annex" for l in t.splitlines()))
 
 
 def _rows(name: str) -> list[dict]:
@@ -71,10 +111,78 @@ def test_pdf_has_sections_page_numbers_and_header(pdf_text):
         assert s in text, s
     assert f"Page 1 of {n}" in pdf_text[0] and f"Page {n} of {n}" in pdf_text[-1]
     newest = max(r["date"] for r in _rows("meetings.csv") + _rows("positions.csv") + _rows("events.csv"))
-    y, mth, d = newest.split("-")
-    months = ["January", "February", "March", "April", "May", "June", "July", "August", "September",
-              "October", "November", "December"]
-    assert f"{int(d)} {months[int(mth) - 1]} {y}" in pdf_text[2]  # running header: as-of date
+    assert f"Events to {_long(newest)}" in pdf_text[2]  # running header: what the brief covers ...
+    assert "Knowledge cut-off" in pdf_text[2]  # ... and the cut-off, later than the newest event here
+
+
+def test_cover_states_the_newest_event_and_no_build_metadata(pdf_text):
+    newest = max(r["date"] for n in ("meetings.csv", "positions.csv", "events.csv", "aid_announcements.csv")
+                 for r in _rows(n) if r["date"])
+    assert f"Events to {_long(newest)}" in pdf_text[0]
+    assert "sha256" not in pdf_text[0] and "Built with" not in pdf_text[0]
+    assert "Colophon" in pdf_text[-1] and "sha256" in pdf_text[-1]  # the build metadata, at the end
+
+
+def test_front_end_in_the_first_three_pages_and_body_within_sixteen(pdf_text):
+    first = "\n".join(pdf_text[:3])
+    for term in ("Bottom line", "Key judgements", "What it means", "Scenarios and what to watch"):
+        assert term in first, term
+    annex = _annex_page(pdf_text)
+    # body: from the page after the cover (title and contents) to the page before the annex
+    assert 1 <= annex - 1 <= 16, f"body is {annex - 1} pages"
+    assert "Sources" in pdf_text[0] and "Annex" in pdf_text[0]  # the contents list both
+    # the front end fits two pages: the next section starts by page 4
+    assert any("1. Membership and forces" in t for t in pdf_text[1:4])
+
+
+def test_no_forbidden_token_in_the_body(pdf_text):
+    tokens = _forbidden_tokens()
+    assert {"judgements.csv", "source_id", "coalition_members", "chart_top_donors"} <= tokens  # derivation works
+    body = re.sub(r"\s+", " ", "\n".join(pdf_text[:_annex_page(pdf_text)]))
+    found = sorted(t for t in tokens if re.search(rf"(?<![\w-]){re.escape(t)}(?![\w-])", body, re.I))
+    assert not found, found
+    assert not re.search(r"\{[a-z_]+(?::[^{}]*)?\}", body)  # no unfilled placeholder
+
+
+def _content_lines(page: str) -> list[str]:
+    """A page's text without the running header and the page number."""
+    return [l.strip() for l in page.splitlines()
+            if l.strip() and not re.fullmatch(r"Page \d+ of \d+", l.strip())
+            and l.strip() != "The coalition of the willing" and not l.strip().startswith("Events to ")
+            and not l.strip().startswith("Knowledge cut-off")]
+
+
+def test_no_heading_alone_at_a_page_foot_and_no_stranded_source_note(brief, pdf_text, soup):
+    """Read in page order (pdftotext), where pypdf returns chart text after the notes."""
+    import shutil
+    import subprocess
+    exe = shutil.which("pdftotext")
+    if exe is None:
+        pytest.skip("pdftotext (poppler-utils) is not installed: apt-get install poppler-utils")
+    pages = subprocess.run([exe, str(brief.outputs["pdf"]), "-"], capture_output=True, text=True,
+                           check=True).stdout.split("\f")
+    headings = {a.get_text().strip() for a in soup.select("nav.toc a")}
+    annex = _annex_page(pdf_text)
+    for i, page in enumerate(pages[1:annex], start=2):
+        lines = _content_lines(page)
+        assert lines, f"page {i} is empty"
+        assert lines[-1] not in headings, f"page {i} ends with the heading {lines[-1]!r}"
+        assert not lines[0].startswith("Source:"), f"page {i} starts with a source note"
+        # a page holding only the tail of a note (a few lines) is a note stranded at the page top
+        assert len(lines) >= 5 or i == annex, f"page {i} holds only {lines!r}"
+
+
+@pytest.mark.parametrize("as_of", ["2025-03-20", "2025-06-30"])
+def test_early_briefs_show_only_judgements_written_by_then(build_brief, as_of):
+    pages = [p.extract_text() or "" for p in PdfReader(build_brief(as_of).outputs["pdf"]).pages]
+    text = re.sub(r"\s+", " ", "\n".join(pages))
+    rows = _rows("judgements.csv")
+    shown = max(r["written_as_of"] for r in rows if r["written_as_of"] <= as_of)
+    assert f"Written as of {_long(shown)}" in re.sub(r"\s+", " ", "\n".join(pages[:3]))
+    for r in rows:
+        if r["kind"] == "judgement":
+            words = " ".join(r["text"].split()[:8])
+            assert (words in text) == (r["written_as_of"] == shown), (r["judgement_id"], as_of)
 
 
 def test_pdf_figures_match_raw_data(pdf_text):
@@ -83,8 +191,7 @@ def test_pdf_figures_match_raw_data(pdf_text):
     assert _bn(float(summary["United States"]["total_allocation"]) * 1e9) in text
     assert _bn(float(summary["EU (Commission and Council)"]["total_allocation"]) * 1e9) in text
     meetings = _rows("meetings.csv")
-    leaders = sum(m["level"] == "leaders" for m in meetings)
-    assert f"{leaders} leaders' meetings ({len(meetings)} coalition meetings of all levels" in text
+    assert f"{len(meetings)} coalition meetings" in text  # data coverage, in the annex
     n_article = sum(r["source_id"] == "article" for r in _rows("claims.csv"))
     assert f"fact by fact ({n_article} facts)" in text
 
@@ -111,8 +218,13 @@ def test_every_chart_has_alt_text_and_every_figure_a_source(soup):
     import nbformat
     cells = [c.source for c in nbformat.read(ROOT / "notebooks" / "coalition_brief.ipynb", 4).cells
              if c.cell_type == "code"]
-    assert len(charts) == sum(bool(re.search(r"^brief\.chart_", c, re.M)) for c in cells)
+    assert len(charts) == sum(bool(re.search(r"^brief\.chart_(?!values)", c, re.M)) for c in cells)
     assert len(tables) == sum(bool(re.search(r"^brief\.(table_|article_claims)", c, re.M)) for c in cells)
+    # the annex is collapsed on the web page; the values behind the charts stay under each chart there
+    annex = soup.select_one("details.annex")
+    assert annex is not None and annex.find("summary") and not annex.has_attr("open")
+    assert annex.find(string=re.compile("The founding article, fact by fact"))
+    assert not soup.select(".values-annex")
     for fig in charts + tables:
         assert fig.find("figcaption", class_="source-note").get_text().startswith("Source")
     for fig in charts:

@@ -306,7 +306,8 @@ def display_rate(ds: Dataset, currency: str) -> tuple[float, str, str]:
     if currency == "EUR":
         return 1.0, "EUR (no conversion)", ""
     r = FxTable(ds.fx_rates).latest(currency, cutoff(ds))
-    return r.per_eur, f"{r.per_eur:g} {currency} per EUR ({r.rate_type}, {r.period_start}–{r.period_end})", r.source_id
+    kind = str(r.rate_type).split(":", 1)[0].strip()  # the rate's kind, not how it was computed
+    return r.per_eur, f"{r.per_eur:g} {currency} per EUR ({kind}, {r.period_start}–{r.period_end})", r.source_id
 
 
 def to_currency(values, ds: Dataset, currency: str):
@@ -436,7 +437,7 @@ def announcements(ds: Dataset, currency: str = "EUR") -> pd.DataFrame:
             conv = fx.convert(float(r.amount), r.currency, currency, r.date)
             if r.currency != currency:
                 a, b = fx.rate(r.currency, r.date), fx.rate(currency, r.date)
-                rate_note = f"{r.currency}->{currency} via EUR ({a.rate_type}; {b.rate_type})"
+                rate_note = f"{r.currency}->{currency} via EUR ({str(a.rate_type).split(':', 1)[0]}; {str(b.rate_type).split(':', 1)[0]})"
                 rate_src = ";".join(s for s in (a.source_id, b.source_id) if s)
         rows.append({"date": r.date, "donor_id": r.donor_id, "aid_type": r.aid_type,
                      "amount": r.amount, "currency": r.currency, "qualifier": r.qualifier,

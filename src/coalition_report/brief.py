@@ -18,7 +18,7 @@ from typing import Any, Iterable, Mapping
 
 from .cite import kiel_source, source_note
 from .data import Dataset, check_as_of, check_state, cut_to, load_data
-from .display import Figure, ReportMeta, Table, enable_display
+from .display import Figure, ReportMeta, Table, enable_display, reset_values, values_annex
 from .fmt import fmt_date, fmt_int, fmt_money, fmt_pct
 from .errors import ParameterError
 from .params import validate_params
@@ -28,11 +28,13 @@ from .sections.changes import changes
 from .sections.membership import (chart_attendance, chart_membership_map, chart_participation, table_meetings,
                                   table_members)
 from .sections.methods import build_info, definitions, kiel_method_note, references, table_coverage, table_fx
+from .sections.frontend import confidence_scale, front_end
 from .sections.outlook import outlook
+from .sections.statements import statements
 from .sections.positions import chart_positions, chart_timeline, table_events, table_positions, table_quotes
-from .sections.profile import (chart_country_aid, profile_summary, table_attendance, table_country_aid, table_roles,
-                               table_statements)
-from .sections.summary import data_coverage_text, key_figures, summary_bullets
+from .sections.profile import (chart_country_aid, profile_summary, table_attendance, table_country_aid,
+                               table_country_announcements, table_peer_aid, table_roles, table_statements, watch_list)
+from .sections.summary import data_coverage_text, dateline, key_figures, summary_bullets
 from .style import color_scale, palette
 # evidence sections (force generation, public opinion, context)
 from .sections.context import (context_summary, table_approvals, table_eu_role, table_financing,
@@ -46,19 +48,22 @@ __all__ = [
     "setup", "setup_profile", "figure", "table", "cite",
     # small public helpers
     "palette", "color_scale", "kiel_source", "fmt_money", "fmt_date", "fmt_pct", "fmt_int",
-    # summary, and what changed since the previous build
-    "key_figures", "data_coverage_text", "summary_bullets", "changes",
+    # cover, front end, summary, and what changed since the previous edition
+    "dateline", "front_end", "key_figures", "data_coverage_text", "summary_bullets", "changes",
     # 1 membership
     "chart_membership_map", "table_members", "chart_participation", "chart_attendance", "table_meetings",
     # 2 aid
     "chart_top_donors", "chart_aid_groups", "chart_monthly_aid", "chart_gdp_share", "table_announcements",
     # 3 positions
-    "chart_positions", "table_quotes", "chart_timeline", "table_events", "table_positions",
+    "chart_positions", "table_quotes", "statements", "chart_timeline", "table_events", "table_positions",
     # 4 article, 5 outlook, 6 methods
-    "article_claims", "outlook", "definitions", "table_coverage", "kiel_method_note", "table_fx", "build_info", "references",
+    "article_claims", "outlook", "definitions", "confidence_scale", "table_coverage", "kiel_method_note", "table_fx",
+    "build_info", "references",
+    # annex: the values behind every chart shown so far
+    "chart_values",
     # country profile
-    "profile_summary", "table_roles", "table_attendance", "chart_country_aid", "table_country_aid",
-    "table_statements",
+    "profile_summary", "watch_list", "table_peer_aid", "table_country_announcements", "table_roles",
+    "table_attendance", "chart_country_aid", "table_country_aid", "table_statements",
     # evidence: force generation, public opinion, context
     "chart_force_pledges", "chart_force_estimates", "table_force_pledges", "table_force_estimates",
     "chart_polls", "table_polls",
@@ -77,6 +82,7 @@ def _load(as_of: str, data_dir: str) -> Dataset:
     full = load_data(data_dir or None)
     _active = cut_to(full, check_as_of(full, as_of) or full.knowledge_date)
     enable_display()
+    reset_values()
     return _active
 
 
@@ -142,6 +148,11 @@ def setup_profile(country: str, as_of: str, currency: str, data_dir: str):
     ds = _load(as_of, data_dir)
     name = check_state(ds, country)
     return ds, ReportMeta(as_of=str(ds.as_of), title=f"Country profile: {name}")
+
+
+def chart_values():
+    """The numbers behind every chart shown so far, one table per chart (for the annex)."""
+    return values_annex()
 
 
 def cite(source: str | Iterable[str], ds: Dataset | None = None, extra: str = "") -> str:

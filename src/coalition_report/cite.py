@@ -31,12 +31,12 @@ def source_note(ds: Dataset, source_ids: Iterable[str], extra: str = "") -> str:
         if sid not in s.index:
             continue
         row = s.loc[sid]
-        title = f", {row['title']}" if pd.notna(row["title"]) and row["title"] else ""
+        title = f", {str(row['title']).split(';')[0].strip()}" if pd.notna(row["title"]) and row["title"] else ""
         if len(title) > 90:
             title = title[:89].rsplit(" ", 1)[0] + "…"
         date = f" ({row['published']})" if pd.notna(row["published"]) and row["published"] else ""
         parts.append(f"{row['publisher']}{title}{date} [{sid}]")
-    text = "Source: " + "; ".join(parts) if parts else "Source: project data"
+    text = "Source: " + "; ".join(parts) if parts else "Source: this brief's data package"
     return text + (f". {extra}" if extra else ".")
 
 

@@ -29,6 +29,7 @@ from typing import Any, Callable, Mapping, Sequence
 from .textsafe import escape_markdown, strip_control
 
 __all__ = ["Figure", "Table", "ReportMeta", "Markdown", "KeyFigures", "References", "bullets", "strong",
+           "ValuesAnnex", "values_annex", "reset_values",
            "format_date", "enable_display", "MIME_FIGURE", "MIME_META", "CHART_FONT", "MAX_ROWS",
            "NOTEBOOK_CSS"]
 
@@ -44,6 +45,8 @@ CHART_FONT = "DejaVu Sans"
 MAX_ROWS = 5000
 
 _NA = "\u2013"  # en dash for missing values
+#: Tables with at most this many rows are kept on one page in print (class ``short``).
+SHORT_ROWS = 12
 
 
 # --------------------------------------------------------------------------------------------
@@ -135,6 +138,8 @@ class Figure:
         return payload
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        if self.values is not None:
+            _SHOWN_VALUES[self.id] = self  # for the annex: values_annex() lists them in display order
         major = vl_version().split(".")[0]
         bundle = {
             f"application/vnd.vegalite.v{major}+json": self.spec,
@@ -148,6 +153,53 @@ class Figure:
         if major != "5":
             bundle[VEGALITE5_MIME] = lab_spec(self.spec)
         return bundle
+
+
+#: Figures displayed in this kernel that carry their values (id -> figure), in display order.
+_SHOWN_VALUES: dict[str, "Figure"] = {}
+
+
+def reset_values() -> None:
+    """Forget the figures shown so far (a new brief starts with none)."""
+    _SHOWN_VALUES.clear()
+
+
+class ValuesAnnex:
+    """The numbers behind every chart displayed so far, one table per chart (for an annex).
+
+    Each table keeps its chart's title and source note, so it reads on its own. In the PDF the
+    values move here from under the charts; on the web page they stay collapsed under each chart.
+    """
+
+    def __init__(self, figures: Sequence["Figure"]):
+        self.figures = list(figures)
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        parts, text = [], []
+        for fig in self.figures:
+            label = fig.title or _spec_title(fig.spec) or fig.description
+            cap = fig.values.caption or "Values"
+            parts.append(f'<figure class="table values-table"><p class="values-for">{_esc(label)}</p>\n'
+                         f'{fig.values.table_html()}<figcaption class="source-note">'
+                         f'{source_note_html(fig.source_note)}</figcaption>\n</figure>')
+            text.append(f"{label}: {cap}")
+        if not parts:
+            parts.append("<p>No chart in this report carries a values table.</p>")
+        return _html_bundle('<div class="values-annex">' + "".join(parts) + "</div>", "\n".join(text))
+
+
+def _spec_title(spec: Mapping[str, Any]) -> str | None:
+    title = spec.get("title")
+    if isinstance(title, Mapping):
+        title = title.get("text")
+    if isinstance(title, list):
+        title = " ".join(map(str, title))
+    return str(title) if title else None
+
+
+def values_annex() -> ValuesAnnex:
+    """The values tables of every chart displayed so far in this kernel (see :class:`ValuesAnnex`)."""
+    return ValuesAnnex(list(_SHOWN_VALUES.values()))
 
 
 #: The Vega-Lite type JupyterLab 4 and VS Code render with their own bundled (offline) library.
@@ -285,7 +337,8 @@ class Table:
         inner = self._styler_html() if _is_styler(self.frame) else self._inner_html()
         note = source_note_html(self.source_note)
         tid = "table-" + hashlib.sha256(f"{inner}\0{note}".encode()).hexdigest()[:12]
-        markup = (f'<figure class="table" id="{tid}">\n{inner}'
+        short = " short" if len(_frame_of(self.frame)) <= SHORT_ROWS else ""
+        markup = (f'<figure class="table{short}" id="{tid}">\n{inner}'
                   f'<figcaption class="source-note">{note}</figcaption>\n</figure>')
         return tid, markup
 
@@ -680,9 +733,10 @@ class References:
         for r in self.rows:
             parts = [_esc(r["publisher"])]
             if r["title"]:
-                parts.append(f"<em>{_esc(r['title'])}</em>")
+                # the title proper; what follows a ";" is the curators' provenance (file, hash)
+                parts.append(f"<em>{_esc(r['title'].split(';')[0].strip())}</em>")
             parts.append(_esc(r["published"] or "n.d."))
-            where = r["url"] or (f"data/{r['local_path']}" if r["local_path"] else "")
+            where = r["url"] or ("A copy ships with this brief's data." if r["local_path"] else "")
             if where:
                 parts.append(linkify(where))
             if r.get("note"):

@@ -1,11 +1,14 @@
 """One module per part of the brief: the charts, tables and computed prose of that part.
 
 =============  ==============================================================
-``summary``    key figures, executive summary, data coverage
+``frontend``   bottom line, key judgements, implications, scenarios (dated analyst records)
+``facts``      the computed facts analyst text cites as placeholders (``{members}`` ...)
+``summary``    cover dateline, key figures, executive summary, data coverage
 ``changes``    what changed since the previous build (snapshot against snapshot)
 ``membership`` map of roles, members table, participation, attendance, meetings
 ``aid``        top donors, donor groups, monthly aid, share of GDP, announcements
 ``positions``  stance matrix, quotes, positions, timeline, events
+``statements`` dated statements with their sentence of context, newest first
 ``article``    the founding article, fact by fact
 ``outlook``    the analysts' dated outlook (newest written by the as-of date)
 ``methods``    definitions, coverage, Kiel's method, exchange rates, build info, references
@@ -20,8 +23,8 @@ analyst would change: colours (a mapping from :func:`coalition_report.style.pale
 order, top-n, titles. The notebooks call them through ``coalition_report.brief``.
 """
 
-from . import aid, article, changes, membership, methods, outlook, positions, profile, summary
-from . import context, forces, opinion
+from . import (aid, article, changes, context, facts, forces, frontend, membership, methods, opinion, outlook,
+               positions, profile, statements, summary)
 
-__all__ = ["aid", "article", "changes", "membership", "methods", "outlook", "positions", "profile", "summary",
-           "context", "forces", "opinion"]
+__all__ = ["aid", "article", "changes", "context", "facts", "forces", "frontend", "membership", "methods", "opinion",
+           "outlook", "positions", "profile", "statements", "summary"]

@@ -27,7 +27,7 @@ def article_claims(ds: Dataset, *, caption: str = "The founding article, fact by
                         "Quote": c["quote"].map(quoted), "Figure": val})
     if ARTICLE_SOURCE not in set(ds.sources["source_id"]):
         out = pd.DataFrame({"Note": [f"The founding article had not been published by {fmt_date(cutoff(ds))}."]})
-        return Table(out, caption=caption, source_note="Source: the project's data package (claims.csv).")
+        return Table(out, caption=caption, source_note="Source: this brief's data package.")
     return Table(out, caption=f"{caption} ({len(out)} facts)",
-                 source_note=f"Source: {source_label(ds, ARTICLE_SOURCE)} [{ARTICLE_SOURCE}], shipped in "
-                             "data/sources/; it carries no date of its own (see Sources).")
+                 source_note=f"Source: {source_label(ds, ARTICLE_SOURCE)} [{ARTICLE_SOURCE}]; a copy ships with "
+                             "this brief's data, and it carries no date of its own (see Sources).")

@@ -104,10 +104,9 @@ def changes(ds: Dataset, compare_to: str | None = "", currency: str = "EUR", *, 
     refs = used_sources(ds, country)  # what the report's Sources list holds
     r = _Renderer(ds, currency, refs, limit)
     if previous is None:
-        r.para(f"There is no earlier edition of this {word} to compare with: this is the first build of this "
-               f"{word} here as of this date or an earlier one, or the previous one left no snapshot to compare with.")
+        r.para(f"There is no earlier edition of this {word} to compare with.")
     elif not diff["comparable"]:
-        r.para(f"The snapshot given to compare with is of {describe(previous)}, not of {describe(snap)}: "
+        r.para(f"The earlier edition offered for comparison is of {describe(previous)}, not of {describe(snap)}: "
                "nothing was compared.")
     else:
         r.para(f"Compared with the previous {word}, as of {_day(previous.get('as_of'))}.", *_notes(diff, word))

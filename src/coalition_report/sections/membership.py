@@ -148,7 +148,7 @@ def chart_membership_map(ds: Dataset, *, colors: Mapping[str, str] | None = None
     return Figure(chart, alt_text=alt_text, title=None, values=values,
                   source_note=source_note(ds, top_sources(status["source_id"].dropna()),
                                           "Roles as reported in each state's newest statement; "
-                                          "full list with conditions in the members table. Map: "
+                                          "full list with conditions in the annex. Map: "
                                           "Natural Earth 1:110m via world-atlas (ISC licence)"))
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import platform
+import re
 
 import pandas as pd
 
 from .. import __version__
 from .. import analysis as an
-from ..cite import kiel_source, source_label, source_note
+from ..cite import kiel_source, source_note
 from ..data import Dataset
 from ..display import Markdown, References, Table, bullets, strong
 from ..fmt import date_column, fmt_date, fmt_money
@@ -18,19 +19,47 @@ from ..totals import check_totals
 __all__ = ["definitions", "table_coverage", "kiel_method_note", "table_fx", "build_info", "references"]
 
 
+#: A code identifier in parentheses, e.g. "(coalition_members)": how the code names a rule,
+#: which readers do not need; removed where definitions are printed.
+_CODE_NAME = re.compile(r"\s*\((?:[a-z]+_[a-z_]+|[a-z_]+\(\))\)")
+
+
 def definitions(ds: Dataset) -> Markdown:
     """The definitions behind every count in the brief, as the code applies them."""
-    return bullets([[strong(label), ": " + text] for label, text in an.definitions(ds)])
+    return bullets([[strong(label), ": " + _reader_text(text)] for label, text in an.definitions(ds)])
+
+
+def _reader_text(text: str) -> str:
+    """A definition without the code's own names: identifiers in parentheses dropped, the
+    curation notes named in words rather than by file, the dossier called research notes."""
+    text = _CODE_NAME.sub("", text)
+    text = re.sub(r"\bthe rules in data/[\w./-]+", "the coding rules that ship with the data", text)
+    text = re.sub(r"\bdata/[\w./-]+", "the notes that ship with the data", text)
+    return text.replace("research dossier", "research notes")
+
+
+#: Reader names of the data tables (the coverage table); others get their name in words.
+TABLE_LABELS = {
+    "sources": "Sources", "actors": "States and organisations", "meetings": "Coalition meetings",
+    "attendance": "Attendance at meetings", "contributions": "Roles and offers", "positions": "Dated positions",
+    "events": "Timeline events", "claims": "Reported facts and figures", "aid_announcements": "Aid announcements",
+    "aid_activities": "Kiel aid activities", "aid_totals": "Kiel donor totals", "fx_rates": "Exchange rates",
+    "outlook": "Analyst outlook", "judgements": "Key judgements and scenarios",
+}
+
+
+def _table_label(name: str) -> str:
+    return TABLE_LABELS.get(name, name.replace("_", " ").capitalize())
 
 
 def table_coverage(ds: Dataset, *, caption: str = "Data coverage after the as-of cut-off") -> Table:
     """Rows and date coverage per data table."""
     c = ds.coverage()
-    out = pd.DataFrame({"Table": c["table"], "Rows": c["rows"],
+    out = pd.DataFrame({"Records": c["table"].map(_table_label), "Rows": c["rows"],
                         "First date": c["first_date"].astype(str).replace("None", "–"),
                         "Last date": c["last_date"].astype(str).replace("None", "–"),
                         "Undated rows": c["undated_rows"], "Distinct sources": c["sources"]})
-    return Table(out, caption=caption, source_note="Source: the project's data package (datapackage.json).")
+    return Table(out, caption=caption, source_note="Source: this brief's data package.")
 
 
 def kiel_method_note(ds: Dataset) -> Markdown:
@@ -72,11 +101,22 @@ def table_fx(ds: Dataset, currency: str = "EUR", *, caption: str = "Exchange rat
     f = an.rates_used(ds, currency)
     if f.empty:
         return Table(pd.DataFrame({"Note": ["No conversion: every amount is in EUR"]}), caption=caption,
-                     source_note="Source: the project's data package (fx_rates.csv).")
+                     source_note="Source: this brief's data package.")
     out = pd.DataFrame({"Currency": f["currency"], "Per EUR": f["per_eur"].map(lambda v: f"{v:g}"),
                         "From": date_column(f["period_start"]), "To": date_column(f["period_end"]),
-                        "Type": f["rate_type"], "Source": f["source_id"]})
+                        "Rate": f["rate_type"].map(rate_label), "Source": f["source_id"]})
     return Table(out, caption=caption, source_note=source_note(ds, f["source_id"].unique()))
+
+
+def rate_label(rate_type: str) -> str:
+    """A rate's kind for readers: the lead of its description ("annual average 2025: arithmetic mean
+    of ... computed ... rounded ...") -> "Annual average 2025 of the ECB's daily reference rates"."""
+    text = str(rate_type or "").strip()
+    lead = text.split(":", 1)[0].strip()
+    if not lead:
+        return "–"
+    ecb = " of the ECB's daily reference rates" if "ECB" in text and "ECB" not in lead else ""
+    return lead[0].upper() + lead[1:] + ecb
 
 
 def build_info(ds: Dataset) -> Markdown:

@@ -90,7 +90,7 @@ def chart_positions(ds: Dataset, actors: list[str] | None = None, *, colors: Map
                                  "Source": v["source_id"] + confidence_flag(v["confidence"])}),
                    caption="Values: the newest stance per actor and topic", source_note=None)
     return Figure(chart, alt_text=alt_text, values=values, source_note=source_note(
-        ds, top_sources(p["source_id"]), "Every stance with its quote and source is listed below"))
+        ds, top_sources(p["source_id"]), "Every stance with its quote and source is listed in the annex"))
 
 
 def table_quotes(ds: Dataset, actor_id: str | None = None, *, limit: int | None = None,
@@ -162,12 +162,12 @@ def chart_timeline(ds: Dataset, *, since: str | None = an.SHOWN_SINCE, lanes: Ma
         tooltip=[alt.Tooltip("date:T", format="%d %b %Y"), "lane:N", "title:N"],
     ).properties(width=150, height=alt.Step(12), title=chart_title(
         title or timeline_finding(ds, since),
-        subtitle="Each row is one dated event, labelled; details and sources in the table below"))
+        subtitle="Each row is one dated event, labelled; details and sources in the annex"))
     alt_text = (f"Timeline of {len(t)} dated events from {t['date'].min():%B %Y} to {t['date'].max():%B %Y}: "
                 + "; ".join(f"{lane.lower()}: {(t['lane'] == lane).sum()}" for lane in order) + "."
                 if len(t) else "No dated events.")
     return Figure(chart, alt_text=alt_text, source_note=source_note(
-        ds, top_sources(t["source_id"]), "Full list with sources in the table below"))
+        ds, top_sources(t["source_id"]), "Full list with sources in the annex"))
 
 
 def table_events(ds: Dataset, *, since: str | None = an.SHOWN_SINCE,

@@ -14,48 +14,140 @@ from ..display import Figure, Markdown, Table, bullets, strong
 from ..fmt import date_column, fmt_date, fmt_money, quoted
 from ..style import WIDTH, color_scale, palette, time_axis
 
-__all__ = ["profile_summary", "table_roles", "table_attendance", "chart_country_aid", "table_country_aid",
-           "table_statements"]
+__all__ = ["profile_summary", "watch_list", "table_peer_aid", "table_country_announcements", "table_roles",
+           "table_attendance", "chart_country_aid", "table_country_aid", "table_statements", "CAPITALS"]
 
 
 def _name(ds: Dataset, country: str) -> str:
     return ds.actors.set_index("actor_id")["name"].get(country, country)
 
 
+#: Capitals (the front end's implication keys) -> the state they speak for.
+CAPITALS = {"London": "GBR", "Paris": "FRA", "Berlin": "DEU", "Washington": "USA", "Kyiv": "UKR"}
+
+
+def _pledged(ds: Dataset, country: str) -> list[str]:
+    """Figures reported about the state (troops, money ...), from the reported facts, newest first."""
+    c = ds.claims[(ds.claims["actor_id"] == country) & ds.claims["value"].notna()]
+    out = []
+    for r in c.sort_values("date", ascending=False, na_position="last").itertuples():
+        unit = str(r.unit) if isinstance(r.unit, str) else ""
+        value = fmt_money(r.value, unit) if len(unit) == 3 and unit.isupper() else f"{r.value:,.0f} {unit}".strip()
+        when = fmt_date(r.date) if pd.notna(r.date) else "undated"
+        out.append(f"{value}: {r.statement} ({when}) [{r.source_id}]")
+    return out
+
+
 def profile_summary(ds: Dataset, country: str, currency: str = "EUR") -> Markdown:
-    """Bullets for a country profile: role, attendance, aid rank and share of GDP, stances."""
+    """A desk officer's summary: role and offer in the state's own words, figures reported,
+    conditions and approvals it has named, attendance, aid against peers, newest stances."""
     name = _name(ds, country)
     lines: list = []
     roles = an.current_roles(ds).set_index("actor_id")
     if country in roles.index:
         r = roles.loc[country]
-        cond = f" Conditions: {r['conditions']}." if isinstance(r["conditions"], str) and r["conditions"] else ""
-        lines.append(["Role: ", strong(r["role_label"]),
-                      f" (as reported {fmt_date(r['date'])}: {r['as_reported']}).{cond}"])
+        lines.append([strong("Role and offer: "), f"{r['role_label']}. In the words reported on "
+                      f"{fmt_date(r['date'])}: \u201c{r['as_reported']}\u201d [{r['source_id']}]."])
+        cond = r["conditions"] if isinstance(r["conditions"], str) and r["conditions"] else ""
+        lines.append([strong("Conditions and approvals it has named: "), (cond + ".") if cond else
+                      "none reported in the sources."])
     else:
-        lines.append(f"No role reported for {name} in the data.")
+        lines.append([strong("Role and offer: "), f"no role reported for {name} in the sources."])
+    figures = _pledged(ds, country)
+    lines.append([strong("Figures reported: "), "; ".join(figures) + "." if figures else
+                  "no troop numbers or sums reported for it in the sources."])
     am = an.attendance_matrix(ds)
     mine = am[(am["actor_id"] == country) & am["status"].isin(["attended", "observer"])]
+    absent = am[(am["actor_id"] == country) & (am["status"] == "absent")]
     total = ds.meetings["meeting_id"].nunique()
-    lines.append(["Named present at ", strong(f"{len(mine)} of {total}"), " coalition meetings in the data"
-                  + (f", first on {fmt_date(mine['date'].min())}" if len(mine) else "") + "."])
+    leaders = ds.meetings[ds.meetings["level"] == "leaders"]["meeting_id"]
+    at_leaders = mine["meeting_id"].isin(leaders).sum()
+    lines.append([strong("Attendance: "), f"named present at {len(mine)} of {total} coalition meetings "
+                  f"({at_leaders} of {len(leaders)} leaders' meetings)"
+                  + (f", first on {fmt_date(mine['date'].min())}" if len(mine) else "")
+                  + (f"; reported absent from {len(absent)}" if len(absent) else "")
+                  + ". At the others the sources do not name it, which does not mean it was absent."])
     d = an.aid_by_donor(ds, currency).set_index("donor_id")
     if country in d.index:
         row = d.loc[country]
         committed = row["commitment_total"]
-        lines.append(["Aid: ", strong(fmt_money(row["allocation_total"], currency)),
-                      f" allocated (rank {int(row['rank'])} of {len(d)} donors)"
-                      + (f", {fmt_money(committed, currency)} committed" if committed == committed else "") + "."])
+        text = (f"{fmt_money(row['allocation_total'], currency)} allocated since 2022, rank {int(row['rank'])} of "
+                f"{len(d)} donors" + (f"; {fmt_money(committed, currency)} committed" if committed == committed else ""))
         g = an.aid_share_of_gdp(ds).set_index("donor_id")
         if country in g.index:
             rank = list(g.index).index(country) + 1
-            lines.append(f"That is {g.at[country, 'share_of_gdp_pct']:.2f}% of its {int(g.at[country, 'gdp_year'])} GDP "
-                         f"(rank {rank} of {len(g)} donor states).")
+            text += (f"; {g.at[country, 'share_of_gdp_pct']:.2f}% of its {int(g.at[country, 'gdp_year'])} GDP, "
+                     f"rank {rank} of {len(g)} by that measure")
+        lines.append([strong("Aid to Ukraine: "), text + "."])
     else:
-        lines.append(f"{name} is not a donor in the Kiel tracker data.")
+        lines.append([strong("Aid to Ukraine: "), f"{name} is not a donor in the Kiel tracker's data."])
     for r in an.positions_matrix(ds, [country]).itertuples():
-        lines.append(f"{r.topic_label}: {r.stance} ({fmt_date(r.date)}).")
+        lines.append([strong(f"{r.topic_label}: "), f"{r.stance} ({fmt_date(r.date)}) [{r.source_id}]."])
     return bullets(lines)
+
+
+def watch_list(ds: Dataset, country: str, currency: str = "EUR") -> Markdown:
+    """What to watch: the brief's own judgement for this state's capital and its scenarios'
+    indicators (the same records the brief prints, so the profile never contradicts it)."""
+    from .frontend import judgement_set
+    from .facts import resolve
+
+    s = judgement_set(ds)
+    lines: list = []
+    if s.empty:
+        return bullets([f"No key judgements had been written by {fmt_date(an.cutoff(ds))}."])
+    capital = next((k for k, v in CAPITALS.items() if v == country), None)
+    for r in s[(s["kind"] == "implication") & (s["key"] == capital)].to_dict("records"):
+        text, _ = resolve(r["text"], ds, currency, record=f"judgements.csv {r['judgement_id']}")
+        lines.append([strong(f"For {capital}: "), f"{text} [{r['source_id']}]"])
+    for r in s[s["kind"] == "scenario"].sort_values("order").to_dict("records"):
+        signs = s[(s["kind"] == "indicator") & (s["key"] == r["key"])].sort_values("order")
+        text = " ".join(resolve(t, ds, currency, record=f"judgements.csv {i}")[0]
+                        for t, i in zip(signs["text"], signs["judgement_id"]))
+        lines.append([strong(f"{r['heading']} ({r['confidence']}). "), f"Watch for: {text}" if text else r["text"]])
+    written = pd.to_datetime(s["written_as_of"]).max()
+    lines.append(f"From the brief's key judgements written as of {fmt_date(written)}.")
+    return bullets(lines)
+
+
+def table_peer_aid(ds: Dataset, country: str, currency: str = "EUR", *, peers: int = 5,
+                   caption: str | None = None) -> Table:
+    """The state's allocations by type beside its peers: the donors ranked just above and below
+    it, and the coalition's co-leads (``peers``: how many neighbours in the ranking)."""
+    kiel = kiel_source(ds)
+    d = an.aid_by_donor(ds, currency).reset_index(drop=True)
+    if country not in set(d["donor_id"]):
+        out = pd.DataFrame({"Note": ["Not a donor in the Kiel tracker's data"]})
+        return Table(out, caption=caption or "Aid by type against peers", source_note=source_note(ds, [kiel]))
+    d = d.sort_values("rank").reset_index(drop=True)
+    i = int(d.index[d["donor_id"] == country][0])
+    half = peers // 2
+    pick = set(d.iloc[max(0, i - half): i + half + 1]["donor_id"]) | ({"GBR", "FRA"} & set(d["donor_id"]))
+    sub = d[d["donor_id"].isin(pick)].sort_values("rank")
+    g = an.aid_share_of_gdp(ds).set_index("donor_id")["share_of_gdp_pct"]
+    out = pd.DataFrame({"Rank": sub["rank"].astype(int), "Donor": sub["name"],
+                        **{t.capitalize(): sub[f"allocation_{t}"].map(lambda v: fmt_money(v, currency))
+                           for t in an.AID_TYPES},
+                        "Total allocated": sub["allocation_total"].map(lambda v: fmt_money(v, currency)),
+                        "% of GDP": sub["donor_id"].map(g).map(lambda v: f"{v:.2f}" if v == v else "–")})
+    name = _name(ds, country)
+    return Table(out, caption=caption or f"{name}'s aid by type against its neighbours in the ranking and the co-leads",
+                 source_note=source_note(ds, [kiel]))
+
+
+def table_country_announcements(ds: Dataset, country: str, currency: str = "EUR", *,
+                                caption: str = "Aid announcements reported since the coalition's launch") -> Table:
+    """The state's curated aid announcements (original amount and its value in ``currency``)."""
+    a = an.announcements(ds, currency)
+    a = a[a["donor_id"] == country] if len(a) else a
+    if a.empty:
+        out = pd.DataFrame({"Note": ["No announcement recorded for this state"]})
+        return Table(out, caption=caption, source_note="Source: this brief's data package.")
+    out = pd.DataFrame({"Date": date_column(a["date"]), "Type": a["aid_type"].str.capitalize(),
+                        "Amount as reported": [fmt_money(v, c) if v == v else "–" for v, c in zip(a["amount"], a["currency"])],
+                        f"In {currency}": [fmt_money(v, currency) if v == v and v is not None else "–" for v in a["converted"]],
+                        "Source": a["source_id"]})
+    return Table(out, caption=caption, source_note=source_note(ds, a["source_id"].unique()))
 
 
 def table_roles(ds: Dataset, country: str, *, caption: str = "Role in the coalition, as reported over time") -> Table:
@@ -72,7 +164,7 @@ def table_attendance(ds: Dataset, country: str, *, caption: str = "Attendance at
     am = an.attendance_matrix(ds)
     mine = am[am["actor_id"] == country].set_index("meeting_id")
     m = ds.meetings.sort_values("date")
-    status = m["meeting_id"].map(mine["status"]).astype(object).fillna("not named").str.replace("_", " ")
+    status = m["meeting_id"].map(mine["status"]).astype(object).fillna("not named in sources").str.replace("_", " ")
     out = pd.DataFrame({"Date": date_column(m["date"]), "Meeting": m["place"],
                         "Level": m["level"].str.replace("_", " "), "Status": status.str.capitalize(),
                         "Represented by": m["meeting_id"].map(mine["level"]).astype(object).fillna("–")
@@ -80,7 +172,7 @@ def table_attendance(ds: Dataset, country: str, *, caption: str = "Attendance at
                         "Source": m["meeting_id"].map(mine["source_id"]).astype(object).fillna("–")})
     return Table(out, caption=caption,
                  source_note=source_note(ds, mine["source_id"].unique(),
-                                         "'Not named' means no source in the data names the state for that meeting"))
+                                         "'Not named in sources' means no source names the state for that meeting: it may have been there"))
 
 
 def chart_country_aid(ds: Dataset, country: str, currency: str = "EUR", *,
@@ -134,13 +226,13 @@ def table_country_aid(ds: Dataset, country: str, currency: str = "EUR", *, capti
                  source_note=source_note(ds, [kiel]))
 
 
-def table_statements(ds: Dataset, country: str, *, caption: str = "Other statements and reported facts") -> Table:
-    """Other reported facts and statements about one state (claims.csv), dated or not."""
+def table_statements(ds: Dataset, country: str, *, caption: str = "Other reported facts") -> Table:
+    """Other reported facts and statements about one state, dated or not."""
     c = ds.claims[ds.claims["actor_id"] == country].sort_values(["date", "claim_id"], na_position="last")
     out = pd.DataFrame({"Date": date_column(c["date"]), "Reported": c["statement"], "Quote": c["quote"].map(quoted),
                         "Source": c["source_id"] + confidence_flag(c["confidence"])})
     if out.empty:
-        out = pd.DataFrame({"Note": ["No other statements recorded for this state"]})
+        out = pd.DataFrame({"Note": ["No other reported fact about this state in the sources"]})
     return Table(out, caption=caption,
                  source_note=source_note(ds, c["source_id"].unique(),
                                          "'undated' means the source gives no date for the statement"))

@@ -15,7 +15,7 @@ from ..display import KeyFigures, Markdown, bullets, strong
 from ..fmt import fmt_date, fmt_money, fmt_pct
 from .article import ARTICLE_SOURCE
 
-__all__ = ["key_figures", "summary_bullets", "data_coverage_text"]
+__all__ = ["key_figures", "summary_bullets", "data_coverage_text", "dateline"]
 
 
 def _n(n: int, one: str, many: str) -> str:
@@ -23,18 +23,41 @@ def _n(n: int, one: str, many: str) -> str:
     return f"{n} {one if n == 1 else many}"
 
 
+def newest_event(ds: Dataset):
+    """The newest dated event the brief covers: meetings, positions, events and announcements."""
+    days = [ds.table(n)["date"].dropna().max() for n in ("meetings", "positions", "events", "aid_announcements")
+            if n in ds.tables and len(ds.table(n)) and ds.table(n)["date"].notna().any()]
+    return max(days).date() if days else None
+
+
+def dateline(ds: Dataset) -> Markdown:
+    """What the brief covers, for the cover and running header: "Events to 4 March 2026".
+
+    The knowledge cut-off (the as-of date: only sources published by then are used) follows
+    when it differs from the newest event.
+    """
+    newest, cut = newest_event(ds), an.cutoff(ds)
+    first = f"Events to {fmt_date(newest)}" if newest else f"As of {fmt_date(cut)}"
+    second = f"Knowledge cut-off {fmt_date(cut)}" if newest and newest != cut else ""
+    text = first + (f" · {second}" if second else "")
+    import html as _h
+    markup = (f'<p class="report-dateline">{_h.escape(first)}</p>'
+              + (f'<p class="report-cutoff">{_h.escape(second)}</p>' if second else ""))
+    return Markdown(text, markup)
+
+
 def key_figures(ds: Dataset, currency: str = "EUR") -> KeyFigures:
     """The title block's headline figures, each with where it comes from."""
     h = an.headline_figures(ds, currency)
-    kiel = f"source: {kiel_source(ds) or 'Kiel'}"
+    kiel = f"Kiel tracker [{kiel_source(ds)}]" if kiel_source(ds) else "Kiel tracker"
     return KeyFigures([
-        (str(h["members"]), "states in the coalition", "attendance + roles"),
-        (str(h["force_offering"]), "of them offer forces (lead, ground, air or sea)", "roles as reported"),
+        (str(h["members"]), "states in the coalition", "named at its meetings, not left"),
+        (str(h["force_offering"]), "of them offer forces (lead, ground, air or sea)", "their roles as reported"),
         (fmt_money(h["alloc_coalition"], currency), "allocated by coalition members since 2022", kiel),
         (fmt_money(h["alloc_us"], currency), "allocated by the United States", kiel),
         (fmt_money(h["alloc_eu"], currency), "allocated by EU institutions", kiel),
         (fmt_date(h["last_meeting_date"]) if h["last_meeting_date"] else "–",
-         f"latest meeting ({h['last_meeting_place'] or '–'})", "meetings"),
+         f"latest meeting ({h['last_meeting_place'] or '–'})", "meeting readouts"),
     ])
 
 
