@@ -102,7 +102,10 @@ def _actor(table: str, row: dict[str, Any]) -> str:
 def source_quality(tables: dict[str, ParsedTable]) -> SourceQuality:
     """Tier mix of ``sources.csv`` and of the cited rows; weak-only rows; state media about others."""
     q = SourceQuality()
-    src = {r["source_id"]: r for r in tables["sources"].rows} if "sources" in tables else {}
+    # only tables whose header the spec accepted (a hostile descriptor may drop any column; the
+    # spec check reports that)
+    tables = {n: t for n, t in tables.items() if t.shape_ok}
+    src = {r.get("source_id"): r for r in tables["sources"].rows} if "sources" in tables else {}
     rank = {t: i for i, t in enumerate(TIERS)}
     q.tiers_all.update(r.get("tier") or "(none)" for r in src.values())
     cited: set[str] = set()
@@ -127,16 +130,17 @@ def source_quality(tables: dict[str, ParsedTable]) -> SourceQuality:
                         and actor not in owners:
                     q.state_media_other.append((t.path, line, actor, ";".join(ids)))
     q.tiers_cited.update(src[s].get("tier") or "(none)" for s in cited)
-    actors = {r["actor_id"]: r for r in tables["actors"].rows} if "actors" in tables else {}
+    # a hostile descriptor may drop any column: the spec check reports that; read with .get here
+    actors = {r.get("actor_id"): r for r in tables["actors"].rows} if "actors" in tables else {}
     for name in OWN_POSITION_TABLES:
         t = tables.get(name)
         for row, line in zip(t.rows, t.lines) if t is not None else ():
             ids = [s for s in row_sources(row) if s in src]
             a = actors.get(row.get("actor_id"))
             if ids and a is not None and a.get("actor_type") == "state" \
-                    and all(src[s].get("tier") in WEAK_TIERS and not _own_voice(src[s], row["actor_id"]) for s in ids) \
+                    and all(src[s].get("tier") in WEAK_TIERS and not _own_voice(src[s], row.get("actor_id")) for s in ids) \
                     and all(_no_original(src[s]) for s in ids):
-                q.own_position_accepted.append((t.path, line, row["actor_id"], ";".join(ids)))
+                q.own_position_accepted.append((t.path, line, row.get("actor_id"), ";".join(ids)))
     return q
 
 
