@@ -36,7 +36,7 @@ __all__ = [
     "aid_share_of_gdp", "announcements", "positions_matrix", "quotes", "timeline",
     "display_rate", "to_currency", "headline_figures", "map_status", "rates_used", "stance_counts",
     "DEFINITIONS", "NOT_MEMBER_LABEL", "cutoff", "definitions", "eu_institutions_check",
-    "members_without_aid_rows", "cited_source_ids", "shown_outlook", "SHOWN_SINCE", "EU_LABEL",
+    "members_without_aid_rows", "cited_source_ids", "shown_outlook", "shown_judgements", "SHOWN_SINCE", "EU_LABEL",
     "last_twelve_months", "partial_periods", "later_series_ids", "EU_DONOR",
     "last_reported", "STALE_AFTER_MONTHS",
 ]
@@ -571,8 +571,20 @@ def headline_figures(ds: Dataset, currency: str = "EUR") -> dict[str, object]:
 
 #: Tables whose rows the brief shows only in part; every other table's rows are all shown, so all
 #: their sources are cited (a new table is cited in full until a rule is added here).
-_PARTLY_SHOWN = {"contributions", "positions", "events", "aid_announcements", "claims", "outlook", "actors",
+_PARTLY_SHOWN = {"contributions", "events", "aid_announcements", "claims", "outlook", "judgements", "actors",
                  "fx_rates", "sources"}
+
+
+def shown_judgements(ds: Dataset) -> pd.DataFrame:
+    """The front end's records the brief shows: the newest set written on or before the cut-off."""
+    j = ds.tables.get("judgements")
+    if j is None or j.empty:
+        return pd.DataFrame(columns=["judgement_id", "written_as_of", "kind", "order", "source_id"])
+    when = pd.to_datetime(j["written_as_of"])
+    j = j[when <= pd.Timestamp(cutoff(ds))]
+    if j.empty:
+        return j
+    return j[pd.to_datetime(j["written_as_of"]) == pd.to_datetime(j["written_as_of"]).max()]
 
 
 def shown_outlook(ds: Dataset) -> pd.DataFrame:
@@ -626,9 +638,9 @@ def cited_source_ids(ds: Dataset, actor_id: str | None = None, *, currency: str 
         for col in _source_cols(df):
             ids |= _split_ids(df[col])
     ids |= _split_ids(ds.claims.loc[ds.claims["source_id"] == "article", "source_id"])
-    o = shown_outlook(ds)
-    for col in _source_cols(o):
-        ids |= _split_ids(o[col])
+    for o in (shown_outlook(ds), shown_judgements(ds)):
+        for col in _source_cols(o):
+            ids |= _split_ids(o[col])
     gdp = aid_share_of_gdp(ds)
     if len(gdp) and "gdp_source_id" in ds.actors:
         ids |= _split_ids(ds.actors.loc[ds.actors["actor_id"].isin(gdp["donor_id"]), "gdp_source_id"])

@@ -362,7 +362,7 @@ def chart_gdp_share(ds: Dataset, *, top_n: int | None = None, colors: Mapping[st
     if len(no_gdp):
         gaps.append(f"Members with Kiel rows but no GDP figure in the data: {', '.join(no_gdp['name'])}")
     text = (f"GDP in current USD for {', '.join(map(str, years))}; allocations since 2022 converted to USD at "
-            f"{rate.per_eur:g} USD per EUR ({rate.rate_type}). Kiel publishes its own share of GDP per year; "
+            f"{rate.per_eur:g} USD per EUR ({str(rate.rate_type).split(':', 1)[0]}). Kiel publishes its own share of GDP per year; "
             "this ranking divides all allocations since 2022 by one year's GDP, so it differs from Kiel's "
             "yearly shares" if rate is not None else "")
     return Figure(chart, alt_text=alt_text, values=table, source_note=source_note(
