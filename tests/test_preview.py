@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, copy_shipped_data
 
 pytestmark = pytest.mark.slow
 
@@ -78,13 +78,16 @@ def test_preview_reexports_markdown_shows_errors_and_stops_clean(tmp_path):
     cells = json.loads(nb_path.read_text(encoding="utf-8"))["cells"]
     md = next(i for i, c in enumerate(cells) if c["cell_type"] == "markdown" and "".join(c["source"]).startswith("## "))
     code = next(i for i, c in enumerate(cells) if c["cell_type"] == "code" and "chart_timeline" in "".join(c["source"]))
+    first_code = next(i for i, c in enumerate(cells) if c["cell_type"] == "code") + 1
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([str(CLI), "preview", str(nb_path), "--port", str(port)], cwd=tmp_path,
+    data = copy_shipped_data(tmp_path / "data")
+    proc = subprocess.Popen([str(CLI), "preview", str(nb_path), "-p", f"data_dir={data}", "--port", str(port)],
+                            cwd=tmp_path,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         first = _wait(base, lambda s: s["version"] >= 1, 240, proc)
-        assert first["state"] == "executed", first
+        assert first["state"] == "executed" and first["ran_from"] == first_code, first
         page = _get(base + "/")
         assert "fetch('/version'" in page  # the reload script, in the served page only
         assert "connect-src 'self'" in page
@@ -97,13 +100,14 @@ def test_preview_reexports_markdown_shows_errors_and_stops_clean(tmp_path):
         _edit(nb_path, md, text)
         after = _wait(base, lambda s: s["version"] > first["version"], 30, proc)
         took = time.monotonic() - saved
-        assert after["state"] == "re-exported", after
+        assert after["state"] == "re-exported" and after["ran_from"] is None, after
         assert marker in _get(base + "/")
         assert took < 10, f"Markdown edit took {took:.1f} s to show"  # the target is 2 s; generous here
 
         _edit(nb_path, code, "brief.chart_timeline(ds, since='2025-02-01')\nraise ValueError('broken on purpose')")
         err = _wait(base, lambda s: s["version"] > after["version"], 120, proc)
         assert err["state"] == "error" and err["error"]["cell"] == code + 1, err
+        assert err["ran_from"] == code + 1  # the cells before it kept their state in the warm kernel
         assert "ValueError: broken on purpose" in err["error"]["message"]
         page = _get(base + "/")
         assert 'id="cr-preview-error"' in page and f"cell {code + 1}: ValueError: broken on purpose" in page
@@ -112,6 +116,13 @@ def test_preview_reexports_markdown_shows_errors_and_stops_clean(tmp_path):
         _edit(nb_path, code, "".join(cells[code]["source"]))
         fixed = _wait(base, lambda s: s["version"] > err["version"], 120, proc)
         assert fixed["state"] == "executed" and fixed["error"] is None, fixed
+        assert fixed["ran_from"] == code + 1
+
+        os.utime(data / "events.csv")  # the data changed: a new kernel runs every cell
+        fresh = _wait(base, lambda s: s["version"] > fixed["version"], 240, proc)
+        assert fresh["state"] == "executed" and fresh["ran_from"] == first_code, fresh
+        assert _children(proc.pid) and not set(_children(proc.pid)) & set(kernels)
+        kernels += _children(proc.pid)
         assert 'id="cr-preview-error"' not in _get(base + "/")
     finally:
         proc.send_signal(signal.SIGINT)

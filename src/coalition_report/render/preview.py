@@ -77,6 +77,7 @@ class Preview:
         self.state = "starting"
         self.error: dict | None = None
         self.seconds = 0.0
+        self.ran_from: int | None = None  # the first cell the last execution ran (1-based)
         self.page = _EMPTY.format("<p>Building the preview…</p>")
         self._lock = threading.Lock()
         self._km = self._kc = self._scratch = None
@@ -88,7 +89,7 @@ class Preview:
     def status(self) -> dict:
         with self._lock:
             return {"version": self.version, "state": self.state, "seconds": round(self.seconds, 3),
-                    "error": self.error, "notebook": str(self.path)}
+                    "error": self.error, "ran_from": self.ran_from, "notebook": str(self.path)}
 
     def served_page(self) -> str:
         with self._lock:
@@ -139,6 +140,15 @@ class Preview:
             source = nbformat.read(str(self.path), as_version=4)
         except Exception as exc:  # a save in progress, or JSON broken by hand: say so, keep the page
             return self._finish("error", t0, {"cell": None, "message": f"cannot read the notebook: {exc}"})
+        try:
+            return self._rebuild(source, restart, t0)
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:  # the preview stays up and says what went wrong, on the page too
+            _log.debug("rebuild failed", exc_info=True)
+            return self._finish("error", t0, {"cell": None, "message": f"{type(exc).__name__}: {exc}"})
+
+    def _rebuild(self, source: Any, restart: bool, t0: float) -> str:
         nb = self._parameterized(source)
         code = [_sha(c.source) for c in nb.cells if c.cell_type == "code"]
         if restart or self._km is None:
@@ -146,6 +156,7 @@ class Preview:
         first = next((i for i, (a, b) in enumerate(zip(code, self._ran)) if a != b), min(len(code), len(self._ran)))
         if first == len(code) == len(self._ran) and self._executed is not None:
             self._copy_outputs(nb, len(code))
+            self.ran_from = None
             return self._export(nb, "re-exported", t0)
         if first < len(self._ran) and first == 0:
             self._restart()
@@ -154,15 +165,21 @@ class Preview:
         return self._execute(nb, first, t0)
 
     def _parameterized(self, source: Any) -> Any:
-        from papermill.parameterize import parameterize_notebook
-
+        """The notebook with the given parameters in a cell after its parameters cell, as
+        papermill writes it (``# Parameters`` first, tagged ``injected-parameters``)."""
         if not self.given:
             return source
+        import nbformat
+        from papermill.translators import translate_parameters
+
         from ..params import validate_params
 
         values = validate_params(self.spec, self.given)
-        given = {k: values[k] for k in self.given}
-        return parameterize_notebook(source, given, kernel_name=self._kernel_name(), language="python")
+        text = translate_parameters(self._kernel_name(), "python", {k: values[k] for k in self.given}, "Parameters")
+        injected = nbformat.v4.new_code_cell(text, metadata={"tags": ["injected-parameters"]})
+        at = next((i + 1 for i, c in enumerate(source.cells) if "parameters" in c.metadata.get("tags", [])), 0)
+        source.cells.insert(at, injected)
+        return source
 
     def _kernel_name(self) -> str:
         from .kernel import ensure_kernelspec
@@ -196,6 +213,8 @@ class Preview:
             k += 1
             if k < first:
                 continue
+            if k == first:
+                self.ran_from = self._source_position(nb, index)
             try:
                 client.execute_cell(cell, index)
             except (CellExecutionError, CellTimeoutError, DeadKernelError) as exc:
@@ -203,7 +222,7 @@ class Preview:
                 message = (f"{exc.ename}: {exc.evalue}" if isinstance(exc, CellExecutionError)
                            else f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
                 if isinstance(exc, DeadKernelError):
-                    self._km = None  # restarted at the next rebuild
+                    self.stop_kernel()  # its files go now; a new kernel at the next rebuild
                 return self._finish("error", t0, {"cell": self._source_position(nb, index), "message": message})
             self._ran.append(_sha(cell.source))
         self._executed = nb
