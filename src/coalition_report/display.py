@@ -803,8 +803,9 @@ def enable_display(ip: Any = None) -> None:
 
     from .notebook_view import flush_notes
 
-    if flush_notes not in ip.events.callbacks.get("post_execute", []):
-        ip.events.register("post_execute", flush_notes)  # a figure's notes, after its chart
+    events = getattr(ip, "events", None)  # a kernel's shell has them; a stand-in may not
+    if events is not None and flush_notes not in events.callbacks.get("post_execute", []):
+        events.register("post_execute", flush_notes)  # a figure's notes, after its chart
     fmt = ip.display_formatter.mimebundle_formatter
     fmt.for_type(pd.DataFrame, _frame_bundle)
     fmt.for_type(Styler, _frame_bundle)
