@@ -11,7 +11,7 @@ LAB_PACKAGES := jupyterlab nbdime pre-commit nbstripout ruff
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help report test test-fast validate lab lab-env lab-screenshot bench clean system-deps venv lock
+.PHONY: help report test test-fast validate preview lab lab-env lab-screenshot bench clean system-deps venv lock
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -31,6 +31,12 @@ system-deps: ## apt-get chromium, poppler-utils, pango, DejaVu fonts if missing
 report: venv system-deps ## build the brief (reports/coalition-brief.html and .pdf) from the shipped data
 	$(VENV)/bin/coalition-report validate
 	$(VENV)/bin/coalition-report build
+
+# make preview [NOTEBOOK=notebooks/country_profile.ipynb] [PARAMS="country=FRA currency=USD"] [PORT=8765]
+PREVIEW_NOTEBOOK = $(or $(NOTEBOOK),notebooks/coalition_brief.ipynb)
+PORT ?= 8765
+preview: venv ## serve the brief's HTML on 127.0.0.1:$(PORT), rebuilt and reloaded on save (NOTEBOOK=, PARAMS=)
+	$(VENV)/bin/coalition-report preview "$(PREVIEW_NOTEBOOK)" $(foreach p,$(PARAMS),-p $(p)) --port $(PORT)
 
 validate: venv ## validate the data package and print its summary
 	$(VENV)/bin/coalition-report validate

@@ -10,6 +10,8 @@ Cases (each a whole process tree, timed from outside; peak RSS summed over the t
   e  an unchanged rebuild (cache hit)
   f  a rebuild after editing one Markdown cell of the notebook
   g  every country profile with --jobs 1 and --jobs 2: total and per profile
+  p  `coalition-report preview`: from saving a Markdown edit of the notebook to the served page's
+     version changing (the edit re-exported, no kernel), median of --runs edits
   h  data growth: aid activity rows x1, x10, x100 (each real row split into k rows of 1/k of its
      value, in a temporary data folder): build time, peak RSS, HTML and PDF size
 
@@ -26,6 +28,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -124,6 +127,65 @@ class Bench:
         return run([sys.executable, "-c", code], env=self.env)
 
 
+def case_p(bench: Bench, runs: int) -> dict:
+    """Preview: seconds from writing a Markdown edit to ``/version`` changing (and ``/status``
+    saying ``re-exported``), on a copy of the notebook, with the server polled every 20 ms."""
+    import socket
+    import urllib.request
+
+    folder = bench.work / "p"
+    fresh(folder)
+    nb_path = folder / NOTEBOOK.name
+    shutil.copy(NOTEBOOK, nb_path)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen([str(BIN / "coalition-report"), "preview", str(nb_path), "--port", str(port)],
+                            env={**os.environ, **bench.env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def status() -> dict | None:
+        try:
+            with urllib.request.urlopen(f"{base}/status", timeout=5) as r:
+                return json.loads(r.read())
+        except OSError:
+            return None
+
+    def wait(pred, timeout: float) -> dict:
+        deadline = time.perf_counter() + timeout
+        while time.perf_counter() < deadline:
+            if proc.poll() is not None:
+                raise SystemExit("preview exited")
+            st = status()
+            if st and pred(st):
+                return st
+            time.sleep(0.02)
+        raise SystemExit(f"preview: no new version within {timeout:.0f} s")
+
+    try:
+        st = wait(lambda s: s["version"] >= 1, 300)
+        first_s, times, states = st["seconds"], [], []
+        for i in range(1, runs + 1):
+            nb = json.loads(nb_path.read_text())
+            cell = next(c for c in nb["cells"] if c["cell_type"] == "markdown"
+                        and "".join(c["source"]).startswith("## 2."))
+            cell["source"] = "".join(cell["source"]).rstrip() + f"\n\nEdited for preview run {i}."
+            v = st["version"]
+            t0 = time.perf_counter()
+            nb_path.write_text(json.dumps(nb, indent=1))
+            st = wait(lambda s, v=v: s["version"] > v, 60)
+            times.append(time.perf_counter() - t0)
+            states.append(st["state"])
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return {"wall_s": median(times), "runs_s": [round(t, 2) for t in times], "states": states,
+            "first_build_s": first_s, "peak_mib": None}
+
+
 def grow_data(src: Path, dst: Path, k: int) -> int:
     """Copy the data package with every Kiel activity row split into k rows of 1/k of its value."""
     shutil.copytree(src, dst)
@@ -199,6 +261,8 @@ def main() -> int:
             bench.f_markdown_edit(0)  # first build: fills the execution cache
             fs = [bench.f_markdown_edit(i) for i in range(1, args.runs + 1)]
             results["cases"]["f"] = {"wall_s": median([s[0] for s in fs]), "peak_mib": max(s[1] for s in fs)}
+        if "p" not in skip:
+            results["cases"]["p"] = case_p(bench, args.runs)
         if "g" not in skip:
             results["cases"]["g"] = case_g(bench)
         if "h" not in skip:
@@ -263,11 +327,13 @@ def report(r: dict) -> None:
              "c": "c  floor: notebook code in one process + exports",
              "d": f"d  build at {BASELINE_COMMIT} (cold)",
              "e": "e  unchanged rebuild (cache hit)",
-             "f": "f  rebuild after one Markdown edit"}
+             "f": "f  rebuild after one Markdown edit",
+             "p": "p  preview: Markdown edit saved -> page version changed"}
     print(f"\n{'case':<58}{'median s':>10}{'peak MiB':>10}")
     for key, label in names.items():
         if key in c:
-            print(f"{label:<58}{c[key]['wall_s']:>10.2f}{c[key]['peak_mib']:>10.0f}")
+            peak = c[key]["peak_mib"]
+            print(f"{label:<58}{c[key]['wall_s']:>10.2f}{'-' if peak is None else format(peak, '.0f'):>10}")
     for jobs in ("jobs1", "jobs2"):
         g = c.get("g", {}).get(jobs)
         if g and "error" not in g:
@@ -325,6 +391,9 @@ def print_targets(r: dict) -> None:
     verdict("one Markdown edit", c.get("f", {}).get("wall_s"), "<=", 3.0, " s",
             "re-export without a kernel: " + _bound({k: v for k, v in (r.get("a_steps_s") or {}).items()
                                                      if k in ("html", "pdf", "manifest")}))
+    p = c.get("p", {})
+    verdict("preview: Markdown edit shown", p.get("wall_s"), "<=", 2.0, " s",
+            f"re-export of the page in the preview process; states {p.get('states')}")
     verdict("second unchanged build", c.get("e", {}).get("wall_s"), "<=", 0.3, " s",
             "process start and imports (no data loaded, no kernel)")
     g2 = c.get("g", {}).get("jobs2") or {}
@@ -335,11 +404,11 @@ def print_targets(r: dict) -> None:
     h100 = c.get("h", {}).get("x100")
     verdict("100x rows: peak memory", h100["peak_mib"] / 1024 if h100 else None, "<=", 1.0, " GiB",
             "the grown tables held by the build process and by the kernel at once")
-    print("\ntargets (issue 15):")
+    print("\ntargets (issues 15 and 16):")
     for name, text, bound in verdicts:
-        print(f"  {name:<28}{text}")
+        print(f"  {name:<30}{text}")
         if bound:
-            print(f"  {'':<28}  {bound}")
+            print(f"  {'':<30}  {bound}")
     r["targets"] = [{"target": n, "result": t, "bound": b} for n, t, b in verdicts]
 
 

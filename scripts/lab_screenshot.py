@@ -22,6 +22,8 @@ What it does:
    vega_actions    vega-embed "..." action menus
    svg_img         <img> elements showing image/svg+xml (static charts)
    untrusted_svg   outputs saying "Cannot display an untrusted SVG"
+   source_notes    source notes shown in the notebook (under charts and tables)
+   alt_texts       "Alt text:" lines under charts; values_tables: collapsed values under charts
    cells, cells_in_dom, outputs, vega_cells, svg_img_cells (cell indices), trusted (what the
    server says: code cells with outputs / of them marked trusted), dialogs, console_errors,
    screenshot, url_path, elapsed_s.
@@ -73,6 +75,9 @@ PROBE_JS = r"""
     vega_drawn: embeds.filter(e => e.querySelector('canvas, svg.marks')).length,
     vega_actions: count('.vega-embed > details'),
     svg_img: count(svgImg),
+    source_notes: count('.cr-nb .source-note'),
+    alt_texts: count('.cr-nb .alt-text'),
+    values_tables: count('.cr-nb details.chart-values'),
     untrusted_svg: untrustedSvg,
     vega_cells: cellsWith('.jp-RenderedVegaCommon5'),
     svg_img_cells: cellsWith(svgImg),

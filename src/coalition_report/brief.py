@@ -8,7 +8,9 @@
   :mod:`coalition_report.sections`; its keyword arguments are the knobs an analyst changes
   (colours, sort order, top-n, titles).
 * ``palette``, ``color_scale``, ``cite``, ``kiel_source`` and the ``fmt_*`` helpers are the
-  small public tools a hand-written cell needs.
+  small public tools a hand-written cell needs; ``theme`` changes the colours of every chart
+  for the rest of the session, ``to_currency`` converts an analyst's own EUR amounts to the
+  brief's currency.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from .sections.positions import chart_positions, chart_timeline, table_events, t
 from .sections.profile import (chart_country_aid, profile_summary, table_attendance, table_country_aid,
                                table_country_announcements, table_peer_aid, table_roles, table_statements, watch_list)
 from .sections.summary import data_coverage_text, dateline, key_figures, summary_bullets
-from .style import color_scale, palette
+from .style import color_scale, palette, theme
 # evidence sections (force generation, public opinion, context)
 from .sections.context import (context_summary, table_approvals, table_eu_role, table_financing,
                                table_russia_position, table_us_backstop)
@@ -47,7 +49,7 @@ __all__ = [
     # setup and the analyst's own outputs
     "setup", "setup_profile", "figure", "table", "cite",
     # small public helpers
-    "palette", "color_scale", "kiel_source", "fmt_money", "fmt_date", "fmt_pct", "fmt_int",
+    "palette", "color_scale", "theme", "to_currency", "kiel_source", "fmt_money", "fmt_date", "fmt_pct", "fmt_int",
     # cover, front end, summary, and what changed since the previous edition
     "dateline", "front_end", "key_figures", "data_coverage_text", "summary_bullets", "changes",
     # 1 membership
@@ -74,6 +76,8 @@ __all__ = [
 #: The dataset of the last ``setup``/``setup_profile``: ``figure``/``table``/``cite`` resolve
 #: source ids against it when no ``ds`` is given.
 _active: Dataset | None = None
+#: The display currency of the last ``setup``/``setup_profile``.
+_currency: str | None = None
 
 
 def _load(as_of: str, data_dir: str) -> Dataset:
@@ -133,21 +137,59 @@ def _check_injected(notebook: str) -> None:
 
 def setup(as_of: str, currency: str, data_dir: str, top_n: int):
     """Check the brief's parameters, load the data as of the cut-off; return ``(dataset, meta)``."""
+    global _currency
     _check_injected("coalition_brief")
     validate_params("coalition_brief", {"as_of": as_of, "currency": currency, "data_dir": data_dir,
                                         "top_n": top_n})
     ds = _load(as_of, data_dir)
+    _currency = currency
     return ds, ReportMeta(as_of=str(ds.as_of))
 
 
 def setup_profile(country: str, as_of: str, currency: str, data_dir: str):
     """Check the profile's parameters (``country`` must be a state in actors.csv)."""
+    global _currency
     _check_injected("country_profile")
     validate_params("country_profile", {"country": country, "as_of": as_of, "currency": currency,
                                         "data_dir": data_dir})
     ds = _load(as_of, data_dir)
+    _currency = currency
     name = check_state(ds, country)
     return ds, ReportMeta(as_of=str(ds.as_of), title=f"Country profile: {name}")
+
+
+def to_currency(values: Any, column: str | Iterable[str] | None = None, currency: str | None = None, *,
+                ds: Dataset | None = None) -> Any:
+    """EUR amounts in the brief's currency, at the rate the brief uses for its own EUR sums (the
+    rate in force on the as-of date, as published by then; see Methods).
+
+    ``values``: a number, a Series, or a DataFrame whose ``column`` (a name or a list of names)
+    holds EUR amounts; a frame comes back as a copy with those columns converted, other input
+    converted whole. ``currency``: default, the brief's (the ``currency`` parameter of
+    ``setup``). Only EUR amounts: the tables of :class:`~coalition_report.data.Dataset` say
+    which of their columns are in EUR.
+
+    >>> aid = ds.aid_activities.groupby("donor_id", as_index=False)["value_eur"].sum()  # doctest: +SKIP
+    >>> brief.to_currency(aid, column="value_eur")                                     # doctest: +SKIP
+    """
+    from .analysis import to_currency as convert
+
+    ds = ds or _active
+    currency = currency or _currency
+    if ds is None or currency is None:
+        raise ValueError("to_currency: run brief.setup(...) first, or pass ds= and currency=")
+    validate_params("coalition_brief", {"currency": currency})
+    if column is None:
+        if hasattr(values, "columns"):
+            raise ValueError("to_currency: name the EUR column(s) of the frame with column=")
+        return convert(values, ds, currency)
+    cols = [column] if isinstance(column, str) else list(column)
+    missing = [c for c in cols if c not in getattr(values, "columns", [])]
+    if missing:
+        raise KeyError(f"to_currency: no column {', '.join(map(repr, missing))}")
+    out = values.copy()
+    out[cols] = convert(out[cols].astype(float), ds, currency)
+    return out
 
 
 def chart_values():

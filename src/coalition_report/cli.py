@@ -1,4 +1,4 @@
-"""Command line: ``coalition-report validate | build | import-kiel``.
+"""Command line: ``coalition-report validate | build | preview | import-kiel``.
 
 Bad data, bad parameters and failed builds end with a clear message and a non-zero exit code,
 never a traceback (exit 1: data or build problem; exit 2: usage error).
@@ -26,6 +26,7 @@ EXAMPLES = """examples:
   coalition-report build --country GBR --country FRA --out /tmp/briefs
   coalition-report build --all-countries --jobs 2 --format html
   coalition-report build --compare-to /tmp/last-month/manifest.json
+  coalition-report preview notebooks/coalition_brief.ipynb -p currency=USD --port 8765
   coalition-report import-kiel ~/Downloads/Ukraine_Support_Tracker_Release_29.xlsx
   coalition-report import-kiel --src data/kiel
 """
@@ -69,6 +70,17 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--compare-to", type=Path, default=None, metavar="PATH",
                    help="'what changed' compares with this previous build: its manifest or snapshot (one "
                         "report), or its output folder (default: the previous build in --out)")
+
+    pv = sub.add_parser("preview", help="serve the HTML on localhost, rebuilt and reloaded when you save",
+                        description="Serve the brief's HTML page on 127.0.0.1 with a warm kernel; rebuild when "
+                                    "the notebook, src/ or data/ changes and reload the page. A Markdown edit is "
+                                    "re-exported without running code; a code edit re-runs from the first "
+                                    "changed cell. HTML only.")
+    pv.add_argument("notebook", type=Path, nargs="?", default=config.NOTEBOOK_DIR / "coalition_brief.ipynb",
+                    help="the notebook to preview (default: notebooks/coalition_brief.ipynb)")
+    pv.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
+                    help="set a parameter the notebook declares (repeatable)")
+    pv.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (default 8765; 0: any free port)")
 
     k = sub.add_parser("import-kiel", help="import a Kiel Ukraine Support Tracker release into data/",
                        description="Import the workbook Kiel publishes (or, with --src, processed tables): "
@@ -180,6 +192,17 @@ def _build(args) -> int:
     return 0
 
 
+def _preview(args) -> int:
+    from .render.preview import serve
+
+    if not args.notebook.is_file():
+        raise ParameterError("notebook", str(args.notebook), "notebook file not found")
+    if not 0 <= args.port <= 65535:
+        raise ParameterError("--port", str(args.port), "a port number from 0 to 65535")
+    args.params = None
+    return serve(args.notebook, _given(args), port=args.port)
+
+
 def _eprint(text: str) -> None:
     """Print to stderr even when its encoding cannot show every character of the data."""
     enc = getattr(sys.stderr, "encoding", None) or "utf-8"
@@ -193,7 +216,8 @@ _BAD_PLACE = {errno.EEXIST, errno.ENOTDIR, errno.EISDIR, errno.ELOOP, errno.EACC
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handler = {"validate": _validate, "build": _build, "import-kiel": _import_kiel}[args.command]
+    handler = {"validate": _validate, "build": _build, "preview": _preview,
+               "import-kiel": _import_kiel}[args.command]
     from .render.signals import stop_on_signals
     try:
         with stop_on_signals():  # SIGTERM/SIGHUP too: clean up, one line, exit 128 + signal

@@ -92,6 +92,19 @@ class Dataset:
     data_dir : Path
     descriptor : dict
         The parsed ``datapackage.json``.
+
+    Notes
+    -----
+    Which amounts are in euros (convert them to the brief's currency with
+    ``brief.to_currency(frame, column=...)``, at the rate the brief uses for its own sums):
+
+    * ``aid_activities``: ``value_eur``, ``value_eur_redistributed``, ``activity_value_eur``
+      (Kiel's EUR values);
+    * ``aid_totals``: ``value_eur`` (Kiel's per-donor totals).
+
+    Not in euros: ``aid_announcements.amount`` and ``financing.amount`` are in the currency named
+    in their ``currency`` column (as announced); ``actors.gdp_usd`` is in US dollars;
+    ``fx_rates.per_eur`` and ``fx_daily`` are the rates themselves (units per 1 EUR).
     """
 
     tables: dict[str, pd.DataFrame]

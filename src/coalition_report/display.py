@@ -140,6 +140,9 @@ class Figure:
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
         if self.values is not None:
             _SHOWN_VALUES[self.id] = self  # for the annex: values_annex() lists them in display order
+        from .notebook_view import figure_notes
+
+        figure_notes(self)
         major = vl_version().split(".")[0]
         bundle = {
             f"application/vnd.vegalite.v{major}+json": self.spec,
@@ -519,7 +522,11 @@ def format_date(value: str | None) -> str:
 
 
 def _without_controls(node: Any) -> Any:
-    """A JSON value with control characters removed from every string (keys too)."""
+    """A JSON value with control characters removed from every string (keys too), and NaN and
+    infinities as ``null`` (missing in Vega-Lite): JSON has no such numbers, and a bundle holding
+    one makes the kernel print "Out of range float values are not JSON compliant"."""
+    if isinstance(node, float) and not math.isfinite(node):
+        return None
     if isinstance(node, str):
         return strip_control(node)
     if isinstance(node, dict):
@@ -647,6 +654,9 @@ NOTEBOOK_CSS = """
 .cr-nb thead th { border-bottom: 2px solid #555; }
 .cr-nb .source-note { font-size: .75rem; color: #666; margin-top: .3rem; }
 .cr-nb .references ol { font-size: .8rem; }
+.cr-nb .figure-title { font-weight: 700; margin: .4rem 0 0; }
+.cr-nb .alt-text { font-size: .75rem; color: #555; margin-top: .2rem; }
+.cr-nb details { font-size: .8rem; margin-top: .3rem; }
 """.strip()
 
 
@@ -791,6 +801,12 @@ def enable_display(ip: Any = None) -> None:
     import pandas as pd
     from pandas.io.formats.style import Styler
 
+    from .notebook_view import flush_notes
+
+    events = getattr(ip, "events", None)  # a kernel's shell has them; a stand-in may not
+    if events is not None and flush_notes not in events.callbacks.get("post_execute", []):
+        events.register("post_execute", flush_notes)  # a figure's notes, after its chart
     fmt = ip.display_formatter.mimebundle_formatter
     fmt.for_type(pd.DataFrame, _frame_bundle)
     fmt.for_type(Styler, _frame_bundle)
+

@@ -19,6 +19,7 @@ reordering a mapping changes the legend order, never which value gets which colo
 
 from __future__ import annotations
 
+import re
 from typing import Mapping, Sequence
 
 import altair as alt
@@ -26,7 +27,7 @@ import altair as alt
 from .display import CHART_FONT
 
 __all__ = ["THEME", "WIDTH", "PALETTES", "MEANINGS", "INK", "palette", "color_scale", "enable_theme", "time_axis",
-           "meaning_of", "text_colour", "chart_title"]
+           "meaning_of", "text_colour", "chart_title", "theme"]
 
 THEME = "coalition"
 #: Chart width in px; A4 text width at 96 dpi is about 640 px.
@@ -69,30 +70,95 @@ INK: dict[str, str] = {"text": "#000000", "text_light": "#FFFFFF", "subtle": "#5
                        "grid": "#E6E6E6", "land": "#F0F0F0", "mark": "#333333"}
 
 
-def _m(**pairs: str) -> dict[str, str]:
-    return {k: MEANINGS[v] for k, v in pairs.items()}
-
+#: Which meaning each value of a named palette shows; :data:`PALETTES` is made from it, so a
+#: meaning changed with :func:`theme` changes every palette that shows it.
+_VIEWS: dict[str, dict[str, str]] = {
+    "roles": {r: f"role.{r}" for r in ("lead_nation", "ground_forces", "air_maritime", "logistics_training",
+                                        "political_support", "observer", "declined_troops", "outside_coalition")},
+    "stances": {s: f"stance.{s}" for s in ("support", "conditional", "neutral", "oppose")},
+    "aid_types": {t: f"aid.{t}" for t in ("military", "financial", "humanitarian")},
+    "donor_groups": {"Europe": "group.europe", "United States": "group.united_states", "Other": "group.other"},
+    "donor_categories": {"Coalition members": "category.coalition_members",
+                         "EU institutions": "category.eu_institutions",
+                         "United States": "group.united_states", "Other donors": "category.other_donors"},
+    "membership": {"Coalition member": "membership.member", "Not a member": "state.not_member"},
+    "attendance": {"attended": "attendance.attended", "observer": "role.observer", "absent": "attendance.absent"},
+    "map": {"no_stated_role": "role.no_stated_role", "not_member": "state.not_member", "ukraine": "state.ukraine",
+            "russia": "state.russia"},
+}
+#: The Okabe & Ito (2008) palette for an analyst's own charts; the brief's charts never use it.
+_CATEGORICAL = {"blue": "#0072B2", "orange": "#E69F00", "green": "#009E73", "vermillion": "#D55E00",
+                "purple": "#CC79A7", "sky": "#56B4E9", "yellow": "#F0E442", "black": "#000000"}
+_HOUSE = (dict(MEANINGS), dict(_CATEGORICAL))
 
 #: Every named colour mapping of the brief, each value a colour of :data:`MEANINGS` (the same
 #: meaning has the same colour wherever it appears). ``categorical`` is the Okabe & Ito (2008)
 #: palette for an analyst's own charts; the brief's charts never use it.
-PALETTES: dict[str, dict[str, str]] = {
-    "categorical": {"blue": "#0072B2", "orange": "#E69F00", "green": "#009E73", "vermillion": "#D55E00",
-                    "purple": "#CC79A7", "sky": "#56B4E9", "yellow": "#F0E442", "black": "#000000"},
-    "roles": {r: MEANINGS[f"role.{r}"] for r in ("lead_nation", "ground_forces", "air_maritime",
-                                                  "logistics_training", "political_support", "observer",
-                                                  "declined_troops", "outside_coalition")},
-    "stances": {s: MEANINGS[f"stance.{s}"] for s in ("support", "conditional", "neutral", "oppose")},
-    "aid_types": {t: MEANINGS[f"aid.{t}"] for t in ("military", "financial", "humanitarian")},
-    "donor_groups": _m(**{"Europe": "group.europe", "United States": "group.united_states", "Other": "group.other"}),
-    "donor_categories": _m(**{"Coalition members": "category.coalition_members",
-                              "EU institutions": "category.eu_institutions",
-                              "United States": "group.united_states", "Other donors": "category.other_donors"}),
-    "membership": _m(**{"Coalition member": "membership.member", "Not a member": "state.not_member"}),
-    "attendance": _m(attended="attendance.attended", observer="role.observer", absent="attendance.absent"),
-    "map": _m(no_stated_role="role.no_stated_role", not_member="state.not_member", ukraine="state.ukraine",
-              russia="state.russia"),
-}
+PALETTES: dict[str, dict[str, str]] = {}
+
+
+def _rebuild() -> None:
+    PALETTES.clear()
+    PALETTES["categorical"] = dict(_CATEGORICAL)
+    PALETTES.update({name: {v: MEANINGS[m] for v, m in view.items()} for name, view in _VIEWS.items()})
+
+
+_rebuild()
+_HEX = re.compile(r"#[0-9A-Fa-f]{6}")
+
+
+def theme(palette: Mapping[str, object] | None = None, *, reset: bool = False) -> dict[str, str]:
+    """Change the brief's colours for every chart drawn from now on in this session.
+
+    ``palette`` maps meanings (``"aid.military"``, see :data:`MEANINGS`) to colours, or a named
+    palette to a mapping of its values (``{"aid_types": {"military": "#7F2704"}}``; the value's
+    meaning changes, so every palette showing it follows: ``"observer"`` in ``attendance`` is
+    ``role.observer`` in ``roles`` too), or ``"categorical"`` to the colours of an analyst's own
+    charts. Colours are ``#RRGGBB``. The brief keeps one colour per meaning: a change that would
+    give two meanings one colour is refused (``ValueError`` naming both) and nothing changes.
+    ``reset=True`` first restores the house colours. Returns a copy of the meanings in force.
+
+    >>> theme({"aid.military": "#7F2704"})["aid.military"]
+    '#7F2704'
+    >>> palette("aid_types")["military"]
+    '#7F2704'
+    >>> theme(reset=True)["aid.military"]
+    '#B2432F'
+    """
+    meanings = dict(_HOUSE[0] if reset else MEANINGS)
+    categorical = dict(_HOUSE[1] if reset else _CATEGORICAL)
+
+    def colour(where: str, value: object) -> str:
+        if not isinstance(value, str) or not _HEX.fullmatch(value):
+            raise ValueError(f"theme: {where}: {value!r} is not a colour #RRGGBB")
+        return value.upper()
+
+    for key, value in (palette or {}).items():
+        if key in meanings:
+            meanings[key] = colour(key, value)
+        elif key == "categorical" and isinstance(value, Mapping):
+            for name, c in value.items():
+                categorical[str(name)] = colour(f"categorical.{name}", c)
+        elif key in _VIEWS and isinstance(value, Mapping):
+            for v, c in value.items():
+                if v not in _VIEWS[key]:
+                    raise KeyError(f"theme: palette {key!r} has no value {v!r}; it has {', '.join(_VIEWS[key])}")
+                meanings[_VIEWS[key][v]] = colour(f"{key}.{v}", c)
+        else:
+            raise KeyError(f"theme: {key!r} is neither a meaning ({', '.join(sorted(meanings)[:3])}, ...) "
+                           f"nor a palette ({', '.join(PALETTES)}) with a mapping of colours")
+    by_colour: dict[str, str] = {}
+    for meaning, c in meanings.items():
+        other = by_colour.setdefault(c.lower(), meaning)
+        if other != meaning:
+            raise ValueError(f"theme: {other} and {meaning} would both be {c}; the brief gives each meaning "
+                             "its own colour")
+    MEANINGS.clear()
+    MEANINGS.update(meanings)
+    _CATEGORICAL.clear()
+    _CATEGORICAL.update(categorical)
+    _rebuild()
+    return dict(MEANINGS)
 
 
 def meaning_of(colour: str) -> list[str]:
@@ -180,7 +246,7 @@ def _theme() -> dict:
         "config": {
             "font": CHART_FONT,
             "view": {"continuousWidth": WIDTH, "continuousHeight": 300, "stroke": None},
-            "range": {"category": list(PALETTES["categorical"].values())},
+            "range": {"category": list(PALETTES["categorical"].values())},  # read at each chart
             "title": {"fontSize": 14, "anchor": "start", "fontWeight": "bold", "subtitleFontSize": 11,
                       "subtitleColor": "#555555"},
             "axis": {"labelFontSize": 11, "titleFontSize": 11, "gridColor": "#e6e6e6",
