@@ -78,9 +78,9 @@ def read_bounded(path: str | Path, *, max_bytes: int = MAX_BYTES, max_depth: int
     except RecursionError:
         raise JSONLimitError(p, f"nested more than {max_depth} levels deep") from None
     except UnicodeDecodeError:
-        raise JSONLimitError(p, "not UTF-8 text") from None
+        raise JSONLimitError(p, "not a readable JSON file (not UTF-8 text)") from None
     except ValueError as exc:
-        raise JSONLimitError(p, f"not valid JSON ({exc})") from None
+        raise JSONLimitError(p, f"not a readable JSON file ({exc})") from None
     if _depth(doc, max_depth) > max_depth:
         raise JSONLimitError(p, f"nested more than {max_depth} levels deep")
     return doc

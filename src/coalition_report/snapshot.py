@@ -268,7 +268,10 @@ def dumps(snap: Mapping[str, Any]) -> str:
 # Reading a previous snapshot
 # ============================================================================================
 def _error(path: Any, reason: str) -> ParameterError:
-    return ParameterError("compare_to", str(path), reason)
+    shown = str(path)
+    if len(repr(shown)) > 80:  # the parameter's value is shortened in the message: name the file in full
+        reason = f"{reason} (file {shown})"
+    return ParameterError("compare_to", shown, reason)
 
 
 def _read_json(path: Path) -> Any:

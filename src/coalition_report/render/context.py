@@ -171,7 +171,20 @@ def _compare_to(spec: NotebookSpec, given: Mapping[str, Any], values: Mapping[st
     snap = previous_snapshot(out, manifest_name, stem)
     if snap is None or _later(snap, as_of):
         return "", ()
+    if (out / manifest_name).exists() and not _vouched(out / manifest_name, snap):
+        return "", (f"the previous build's manifest or snapshot ({snap.name}) in {out} was changed after that "
+                    "build, or made by another user: not compared with",)
     return str(snap), ()
+
+
+def _vouched(manifest_path: Path, snap: Path) -> bool:
+    """The manifest is sealed by this user's build and lists ``snap`` with its current hash."""
+    from .cache import intact_outputs
+
+    manifest = read_manifest(manifest_path, sealed=True)
+    entry = (manifest or {}).get("snapshot")
+    return isinstance(entry, dict) and entry.get("file") == snap.name \
+        and intact_outputs(manifest_path.parent, {"outputs": [], "snapshot": entry}) is not None
 
 
 def previous_snapshot(folder: Path, manifest_name: str, stem: str) -> Path | None:

@@ -189,7 +189,7 @@ def check_outside_data(notebook: str, out_dir: str | Path, data_dir: str | Path)
     except (OSError, RuntimeError):
         return  # a path that cannot be resolved is refused with its own message by output_folder
     if out == data or data in out.parents:
-        where = "is the data folder" if out == data else f"is inside the data folder {data}"
+        where = f"is the data folder {data}" if out == data else f"is inside the data folder {data}"
         err = ParameterError("out_dir", str(out_dir), f"{where}: outputs would change the data package "
                                                       "(choose an output folder outside it)")
         err.notebook, err.rule, err.allowed = notebook, "a folder outside the data folder", None
