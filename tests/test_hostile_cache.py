@@ -434,3 +434,15 @@ def test_an_interrupted_batch_leaves_an_index_of_what_is_published(first_member,
         for o in doc["outputs"]:
             assert sha(out / o["file"]) == o["sha256"]
     assert debris(out, tmp) == []
+
+
+def test_a_resource_in_a_hidden_file_is_refused(data_copy):
+    """The data hash skips hidden entries, so a table read from one could change under an
+    "unchanged" build: validate refuses the path instead."""
+    from coalition_report.data import validate_data
+
+    (data_copy / "aid_totals.csv").rename(data_copy / ".aid_totals.csv")
+    desc = data_copy / "datapackage.json"
+    desc.write_text(desc.read_text().replace('"path": "aid_totals.csv"', '"path": ".aid_totals.csv"'))
+    problems = [str(p) for p in validate_data(data_copy)]
+    assert any("'.aid_totals.csv'" in p and "resource-path" in p and "hidden" in p for p in problems), problems
