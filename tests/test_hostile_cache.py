@@ -157,10 +157,11 @@ def test_an_edited_output_with_its_manifest_hashes_is_rebuilt(cache_home, tmp_pa
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("how", ["notebook", "seal", "both"])
+@pytest.mark.parametrize("how", ["notebook", "seal", "both", "seal_is_dev_zero"])
 def test_an_edited_cached_execution_is_executed_again(cache_home, tmp_path, how):
     """A Markdown edit re-exports the cached execution; an edited cached execution (or an edited
-    seal beside it, or both re-hashed without the secret) is not used: the notebook runs."""
+    seal beside it, or both re-hashed without the secret, or a seal linked to /dev/zero) is not
+    used: the notebook runs."""
     nb_dir = tmp_path / "nb"
     spec, out = _tiny_spec(nb_dir), tmp_path / "out"
     _build(spec, out)
@@ -173,6 +174,9 @@ def test_an_edited_cached_execution_is_executed_again(cache_home, tmp_path, how)
         nbformat.write(nb, cached)
     if how in ("seal", "both"):
         seal.write_text(hashlib.sha256(cached.read_bytes()).hexdigest() + "\n")
+    if how == "seal_is_dev_zero":  # never read to the end (it has none)
+        seal.unlink()
+        seal.symlink_to("/dev/zero")
     spec = _tiny_spec(nb_dir, heading="## Findings, edited")  # same code: the cache would re-export
     again = _build(spec, out)
     assert again.cache == "built"

@@ -201,6 +201,19 @@ def intact_outputs(out: Path, manifest: Mapping[str, Any]) -> dict[str, Path] | 
     return outputs
 
 
+def _read_small(path: Path, limit: int = 256) -> str:
+    """A short text file's content; "" for a link, FIFO, device or anything longer than ``limit``."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return ""
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            return ""
+        raw = fh.read(limit + 1)
+    return raw.decode("ascii", "replace").strip() if len(raw) <= limit else ""
+
+
 def _exec_seal(code_key: str, sha256: str) -> str | None:
     return seal({"execution": code_key, "sha256": sha256})
 
@@ -214,10 +227,10 @@ def cached_execution(out: Path, code_key: str, nb_path: Path, executed: Path) ->
     import nbformat
 
     cached = out / CACHE_FOLDER / f"exec-{code_key}.ipynb"
-    if not cached.is_file():
+    if cached.is_symlink() or not cached.is_file():
         return None
     try:  # only an execution this user's build stored, byte for byte: else execute again
-        mark = (out / CACHE_FOLDER / f"exec-{code_key}.seal").read_text(encoding="ascii").strip()
+        mark = _read_small(out / CACHE_FOLDER / f"exec-{code_key}.seal")
         expected = _exec_seal(code_key, sha256_file(cached))
         if expected is None or not hmac.compare_digest(mark, expected):
             _log.info("ignoring cache entry %s: its seal does not verify", cached)
