@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
 import signal
@@ -30,7 +29,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from conftest import ROOT, copy_shipped_data
-from test_hostile_build import cli, debris, default_stop_signals, error_lines, no_traceback, run_and_signal
+from test_hostile_build import cli, debris, error_lines, no_traceback, run_and_signal
 
 EPOCH = "1700000000"
 SNAP = {"kind": "coalition-report snapshot", "schema": 1, "report": "coalition_brief", "scope": None,

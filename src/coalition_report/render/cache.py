@@ -123,8 +123,8 @@ def cache_keys(notebook: str, nb_path: Path, values: Mapping[str, Any], data_has
     The build key covers the notebook file, the package code, the library versions, the
     parameters (with the *content* of a ``compare_to`` file), the data, the formats and file
     name, ``SOURCE_DATE_EPOCH`` (the only time written into the outputs), and today's date when
-    ``as_of`` is empty (the default as-of date is never later than today). The notebook is read as plain JSON, not nbformat: an unchanged rebuild should not
-    pay for importing it.
+    ``as_of`` is empty (the default as-of date is never later than today). The notebook is read
+    as plain JSON, not nbformat: an unchanged rebuild should not pay for importing it.
     """
     nb = json.loads(nb_path.read_text(encoding="utf-8"))
 

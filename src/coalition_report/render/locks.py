@@ -18,8 +18,8 @@ from pathlib import Path
 
 from ..errors import BuildError, ParameterError
 
-__all__ = ["Scratch", "sweep", "OutputLock", "output_folder", "check_outside_data", "output_problem", "output_problem_text",
-           "drop_empty", "LOCK_NAME"]
+__all__ = ["Scratch", "sweep", "OutputLock", "output_folder", "check_outside_data", "output_problem",
+           "output_problem_text", "drop_empty", "LOCK_NAME"]
 
 LOCK_NAME = ".lock"
 #: A scratch folder without a lock file is left alone until it is this old: it may be one that
