@@ -10,7 +10,6 @@ gets an ``index.html`` linking every report in it (from the manifests found ther
 from __future__ import annotations
 
 import html
-import json
 import os
 import sys
 import time
@@ -20,6 +19,7 @@ from typing import Any, Callable, Mapping, Sequence
 from urllib.parse import quote
 
 from . import config
+from .boundedjson import JSONLimitError, read_bounded
 from .errors import CoalitionReportError, ParameterError
 from .files import write_atomic
 from .hashing import hash_directory
@@ -200,6 +200,9 @@ def build_reports(*, as_of: str = "", currency: str | None = None, formats: Sequ
         raise ParameterError("format", ",".join(map(str, fmts)), f"allowed: a comma list of {', '.join(FORMATS)}")
     if jobs is not None and jobs < 1:
         raise ParameterError("jobs", jobs, "must be at least 1")
+    from .render.locks import check_outside_data
+
+    check_outside_data("build", out_dir or config.REPORTS_DIR, data_dir or config.DATA_DIR)
     data = Path(data_dir or config.DATA_DIR).resolve()
     out = Path(out_dir or config.REPORTS_DIR).resolve()
     given = given_params(as_of=as_of, currency=currency, data_dir=data if data_dir is not None else None,
@@ -236,21 +239,45 @@ def build_reports(*, as_of: str = "", currency: str | None = None, formats: Sequ
                                           data_hash=digest, as_of_date=as_of_date) for job in plan}
     n = jobs or min(os.cpu_count() or 1, 4)
     n = max(1, min(n, len(plan)))
-    if len(plan) == 1:
-        outcomes = [_run_here(plan[0], contexts[plan[0].name], force, progress=progress)]
-    else:
-        display = BatchDisplay([j.name for j in plan], enabled=progress)
-        try:
-            if n == 1:
-                outcomes = [_run_here(j, contexts[j.name], force, progress=display.callback(j.name), display=display)
-                            for j in plan]
-            else:
-                outcomes = _run_pool(plan, contexts, force, n, display)
-        finally:
-            display.close()
+    try:
+        if len(plan) == 1:
+            outcomes = [_run_here(plan[0], contexts[plan[0].name], force, progress=progress)]
+        else:
+            display = BatchDisplay([j.name for j in plan], enabled=progress)
+            try:
+                if n == 1:
+                    outcomes = [_run_here(j, contexts[j.name], force, progress=display.callback(j.name),
+                                          display=display) for j in plan]
+                else:
+                    outcomes = _run_pool(plan, contexts, force, n, display)
+            finally:
+                display.close()
+    except BaseException as exc:
+        # Interrupted (SIGINT, SIGTERM, SIGHUP) or failed mid-batch: each report is published
+        # whole or not at all, and index.html is rewritten for exactly what is published now.
+        from .errors import BuildInterrupted
+        from .render.signals import signals_deferred
+
+        with signals_deferred():
+            _index_quietly(out)
+        if isinstance(exc, BuildInterrupted) and len(plan) > 1:
+            raise BuildInterrupted(exc.signum, (
+                f"interrupted by {exc.signame}: the reports finished before it are published and listed in "
+                f"{out / INDEX_NAME}; the others were not published (their previous files, if any, are "
+                "untouched) and temporary files removed")) from None
+        raise
     out.mkdir(parents=True, exist_ok=True)
     write_index(out, failed=[o.job.name for o in outcomes if not o.ok])
     return outcomes
+
+
+def _index_quietly(out: Path) -> None:
+    """Rewrite ``index.html`` on the way out of an interrupted batch (never masks the interruption)."""
+    try:
+        if out.is_dir():
+            write_index(out)
+    except Exception as exc:  # the interruption is what the user must hear about
+        print(f"warning: could not rewrite {out / INDEX_NAME}: {exc}", file=sys.stderr)
 
 
 def build_all(*, as_of: str = "", currency: str | None = None, formats: Sequence[str] = ("html", "pdf"),
@@ -469,9 +496,9 @@ def _read_manifests(out: Path) -> list[tuple[str, dict]]:
     for path in sorted([out / "manifest.json", *out.glob("*.manifest.json")]):
         if not path.is_file():
             continue
-        try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        try:  # size and depth limits: a crafted manifest is left out, never a RecursionError
+            doc = read_bounded(path, max_bytes=8 * 1024 * 1024)
+        except (OSError, JSONLimitError):
             continue
         if isinstance(doc, dict) and isinstance(doc.get("outputs"), list):
             found.append((path.name, doc))

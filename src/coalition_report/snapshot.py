@@ -36,7 +36,7 @@ from .errors import ParameterError
 from .totals import AID_TYPES
 
 __all__ = ["SCHEMA", "KIND", "MIME_SNAPSHOT", "SUFFIX", "make_snapshot", "dumps", "load_snapshot",
-           "resolve_snapshot", "diff_snapshots", "has_changes", "snapshot_of_notebook", "describe",
+           "resolve_snapshot", "check_snapshot", "diff_snapshots", "has_changes", "snapshot_of_notebook", "describe",
            "HEADLINE_LABELS", "PARTS"]
 
 SCHEMA = 1
@@ -268,16 +268,109 @@ def dumps(snap: Mapping[str, Any]) -> str:
 # Reading a previous snapshot
 # ============================================================================================
 def _error(path: Any, reason: str) -> ParameterError:
-    return ParameterError("compare_to", str(path), reason)
+    shown = str(path)
+    if len(repr(shown)) > 80:  # the parameter's value is shortened in the message: name the file in full
+        reason = f"{reason} (file {shown})"
+    return ParameterError("compare_to", shown, reason)
 
 
 def _read_json(path: Path) -> Any:
+    """The JSON document at ``path``, read with size and depth limits (see :mod:`..boundedjson`)."""
+    from .boundedjson import JSONLimitError, read_bounded
+
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return read_bounded(path)
     except FileNotFoundError:
         raise _error(path, "no such file") from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise _error(path, f"not a readable JSON file ({type(exc).__name__})") from None
+    except JSONLimitError as exc:
+        raise _error(path, exc.reason) from None
+    except OSError as exc:
+        raise _error(path, f"not a readable JSON file ({exc.strerror or type(exc).__name__})") from None
+
+
+# -- the schema a snapshot is checked against before anything runs -------------------------
+_TEXT, _INT, _NUM = "text", "whole number", "number"
+#: Per part: the fields every record has (those :func:`make_snapshot` writes) and their kinds.
+_RECORDS: dict[str, dict[str, str]] = {
+    "members": dict.fromkeys(("name", "role", "role_label", "as_reported", "date", "source_id"), _TEXT),
+    "roles": dict.fromkeys(("name", "role", "role_label", "as_reported", "conditions", "date", "source_id"),
+                           _TEXT),
+    "meetings": {**dict.fromkeys(("date", "place", "level", "format", "source_id", "h"), _TEXT),
+                 "attendance": "attendance"},
+    "aid": {"name": _TEXT, "rank": _INT, "basis": _TEXT,
+            **{f"{m}_{t}": _INT for m in MEASURES for t in (*AID_TYPES, "total")}},
+    "aid_rows": {"rows": _INT, "eur": _INT, "sources": "ids"},
+    "announcements": {**dict.fromkeys(("donor_id", "date", "aid_type", "currency", "qualifier", "description",
+                                       "same_as", "source_id", "h"), _TEXT), "amount": _NUM},
+    "stances": dict.fromkeys(("actor_id", "actor", "topic", "topic_label", "stance", "date", "position_id",
+                              "source_id"), _TEXT),
+    "positions": dict.fromkeys(("actor_id", "topic", "stance", "date", "source_id", "h"), _TEXT),
+    "events": dict.fromkeys(("date", "kind", "title", "actor_id", "source_id", "h"), _TEXT),
+    "sources": dict.fromkeys(("publisher", "title", "published", "h"), _TEXT),
+}
+_HEAD_KINDS = {"count": _INT, "money": _INT, "text": _TEXT}
+
+
+def _kind_ok(value: Any, kind: str) -> bool:
+    """``value`` is of ``kind`` or None (a missing value); numbers finite, booleans not numbers."""
+    if value is None:
+        return True
+    if kind == _TEXT:
+        return isinstance(value, str)
+    if kind == _INT:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == _NUM:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return False
+
+
+def check_snapshot(doc: Mapping[str, Any], path: Any) -> None:
+    """Refuse a snapshot that breaks the schema :func:`make_snapshot` writes, naming the first
+    place and the rule (:class:`ParameterError`), so that "what changed" never fails in a cell."""
+    def bad(where: str, rule: str) -> ParameterError:
+        return _error(path, f"{where}: {rule}")
+
+    if doc.get("report") not in (None, "coalition_brief", "country_profile"):
+        raise bad("report", "must be 'coalition_brief' or 'country_profile'")  # absent: not comparable
+    for key in ("scope", "as_of", "currency"):
+        if not _kind_ok(doc.get(key), _TEXT):
+            raise bad(key, "must be text or null")
+    basis = doc.get("aid_basis", {})
+    if not isinstance(basis, dict) or not isinstance(basis.get("kiel_reconstructed", False), bool) \
+            or not _kind_ok(basis.get("kiel_source"), _TEXT):
+        raise bad("aid_basis", "must be an object with kiel_source (text) and kiel_reconstructed (true/false)")
+    for part, fields in _RECORDS.items():
+        records = doc.get(part, {})
+        if not isinstance(records, dict):
+            raise bad(part, "must be an object of records")
+        for rid, rec in records.items():
+            if not isinstance(rec, dict):
+                raise bad(f"{part}.{rid}", "must be an object")
+            for name, kind in fields.items():
+                where = f"{part}.{rid}.{name}"
+                if name not in rec:
+                    raise bad(where, "missing")
+                value = rec[name]
+                if kind == "ids":
+                    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                        raise bad(where, "must be a list of source ids (text)")
+                elif kind == "attendance":
+                    if not isinstance(value, dict) or not all(
+                            isinstance(v, dict) and _kind_ok(v.get("status"), _TEXT)
+                            and _kind_ok(v.get("source_id"), _TEXT) for v in value.values()):
+                        raise bad(where, "must map states to {status, source_id} (text)")
+                elif not _kind_ok(value, kind):
+                    raise bad(where, f"must be {'a finite ' if kind != _TEXT else ''}{kind} or null, "
+                                     f"not {type(value).__name__} {str(value)[:40]!r}")
+    head = doc.get("headline", {})
+    if not isinstance(head, dict):
+        raise bad("headline", "must be an object")
+    for key, (_, kind) in HEADLINE_LABELS.items():
+        if not _kind_ok(head.get(key), _HEAD_KINDS[kind]):
+            raise bad(f"headline.{key}", f"must be a {_HEAD_KINDS[kind]} or null")
+    names = doc.get("names", {})
+    if not isinstance(names, dict) or not all(_kind_ok(v, _TEXT) for v in names.values()):
+        raise bad("names", "must map ids to names (text)")
 
 
 def resolve_snapshot(path: str | Path) -> Path:
@@ -311,6 +404,7 @@ def load_snapshot(path: str | Path | None) -> dict[str, Any] | None:
         raise _error(target, "not a coalition-report snapshot")
     if doc.get("schema") != SCHEMA:
         raise _error(target, f"snapshot format {doc.get('schema')!r}, this version reads {SCHEMA}")
+    check_snapshot(doc, target)
     return doc
 
 

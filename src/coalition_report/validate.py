@@ -231,6 +231,11 @@ class _DescriptorChecker:
                 self.add(where + ("path",), None, path, "resource-path",
                          "path must be a relative file path inside the data folder")
                 ok = False
+            elif any(part.startswith(".") for part in p.parts):  # the data hash skips hidden entries
+                self.add(where + ("path",), None, path, "resource-path",
+                         "path must not name a hidden file or folder (the data hash, and so the build cache, "
+                         "skips hidden entries)")
+                ok = False
         for key, allowed in (("encoding", ("utf-8", "utf8")), ("format", ("csv",))):
             if key in res and str(res[key]).lower() not in allowed:
                 self.add(where + (key,), None, str(res[key]), "resource",

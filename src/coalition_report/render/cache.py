@@ -7,28 +7,112 @@
 * :func:`cached_result` — the last build's result when its key matches and its outputs are intact.
 * :func:`cached_execution` / :func:`store_execution` — executed notebooks kept per code key in
   ``<out>/.cache/``.
+
+Integrity. The output folder is not trusted to vouch for itself: a manifest carries a *seal*
+(HMAC-SHA256 of its content under a per-user secret kept in the user cache folder, readable by
+this user only), and each cached execution a seal file over its code key and bytes. A manifest
+or cached execution whose seal does not verify — edited by hand, written by another user, or
+sealed under another secret — is never used: the build runs again. Since the manifest lists the
+sha256 of every output, snapshot and baseline, an edited HTML, PDF or snapshot is caught even
+when its hash in the manifest was edited too. Without a usable secret (e.g. a read-only home)
+nothing is sealed and the cache is never used.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
 import os
+import stat
 from datetime import date
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from ..files import copy_atomic
+from ..files import copy_atomic, write_atomic
 from ..hashing import digest, sha256_file
 from .result import BuildResult
 
 __all__ = ["CACHE_FOLDER", "cache_keys", "read_manifest", "intact_outputs", "cached_result", "cached_execution",
-           "store_execution"]
+           "store_execution", "seal", "is_sealed", "user_cache_dir", "SEAL_KEY"]
 
 #: Folder (inside the output folder) holding executed notebooks keyed by their code.
 CACHE_FOLDER = ".cache"
 _CACHE_KEEP = 12  # executed notebooks kept per output folder (newest first)
 _log = logging.getLogger(__name__)
+#: The manifest field holding its seal.
+SEAL_KEY = "seal"
+_SECRET_NAME = "cache-secret"
+_SECRET: dict[str, bytes] = {}
+
+
+def user_cache_dir() -> Path:
+    """This user's cache folder (``$COALITION_CACHE_DIR``, else ``$XDG_CACHE_HOME/coalition-report``)."""
+    return Path(os.environ.get("COALITION_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "coalition-report"))
+
+
+def _read_secret(path: Path) -> bytes | None:
+    """The secret at ``path`` if this user owns it, nobody else can read or write it, 32 bytes."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
+            return None
+        key = fh.read(33)
+    return key if len(key) == 32 else None
+
+
+def _secret() -> bytes | None:
+    """The per-user secret seals are made with: created once (0600, linked into place whole, so
+    two builds at once agree on it); None when it cannot be had (nothing is sealed or trusted)."""
+    folder = user_cache_dir()
+    path = folder / _SECRET_NAME
+    if str(path) in _SECRET:
+        return _SECRET[str(path)]
+    key = _read_secret(path)
+    if key is None:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            tmp = folder / f".{_SECRET_NAME}.{os.getpid()}"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(os.urandom(32))
+                if path.is_file() and not path.is_symlink() and _read_secret(path) is None:
+                    path.unlink()  # unusable (another owner's, readable by others, cut short): replace it
+                try:
+                    os.link(tmp, path)  # fails if another build made one first: use theirs
+                except FileExistsError:
+                    pass
+            finally:
+                tmp.unlink(missing_ok=True)
+        except OSError as exc:
+            _log.info("no cache secret in %s: %s (the build cache is not used)", folder, exc)
+            return None
+        key = _read_secret(path)
+    if key is not None:
+        _SECRET[str(path)] = key
+    return key
+
+
+def seal(value: Any) -> str | None:
+    """HMAC-SHA256 of a JSON-able value (a manifest without its seal) under the user's secret."""
+    key = _secret()
+    if key is None:
+        return None
+    return hmac.new(key, json.dumps(value, sort_keys=True, default=str).encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def is_sealed(manifest: Mapping[str, Any]) -> bool:
+    """True when ``manifest`` carries a seal made by this user's secret over its content."""
+    mark = manifest.get(SEAL_KEY)
+    expected = seal({k: v for k, v in manifest.items() if k != SEAL_KEY})
+    return isinstance(mark, str) and expected is not None and hmac.compare_digest(mark, expected)
 
 
 def cache_keys(notebook: str, nb_path: Path, values: Mapping[str, Any], data_hash: str | None,
@@ -38,9 +122,9 @@ def cache_keys(notebook: str, nb_path: Path, values: Mapping[str, Any], data_has
 
     The build key covers the notebook file, the package code, the library versions, the
     parameters (with the *content* of a ``compare_to`` file), the data, the formats and file
-    name, and today's date when ``as_of`` is empty (the default as-of date is never later than
-    today). The notebook is read as plain JSON, not nbformat: an unchanged rebuild should not
-    pay for importing it.
+    name, ``SOURCE_DATE_EPOCH`` (the only time written into the outputs), and today's date when
+    ``as_of`` is empty (the default as-of date is never later than today). The notebook is read
+    as plain JSON, not nbformat: an unchanged rebuild should not pay for importing it.
     """
     nb = json.loads(nb_path.read_text(encoding="utf-8"))
 
@@ -58,31 +142,80 @@ def cache_keys(notebook: str, nb_path: Path, values: Mapping[str, Any], data_has
               "kernel": nb.get("metadata", {}).get("kernelspec", {}).get("name"), "notebook": notebook}
     nb_sha = sha256_file(nb_path)
     code_key = digest({**common, "code": code})
+    # SOURCE_DATE_EPOCH is written into the HTML, the PDF and the manifest (not the execution).
     build_key = digest({**common, "code_key": code_key, "notebook_sha256": nb_sha,
-                        "formats": sorted(formats), "stem": stem})
+                        "formats": sorted(formats), "stem": stem,
+                        "source_date_epoch": os.environ.get("SOURCE_DATE_EPOCH", "").strip()})
     edition = {**common, "params": {k: v for k, v in params.items() if k != "compare_to"}}
     edition_key = digest({**edition, "code": code, "notebook_sha256": nb_sha, "stem": stem})
     return build_key, code_key, edition_key
 
 
-def read_manifest(path: Path) -> dict[str, Any] | None:
-    """The manifest at ``path`` as a dict, or None when missing or unreadable."""
+def read_manifest(path: Path, *, sealed: bool = False) -> dict[str, Any] | None:
+    """The manifest at ``path`` as a dict, or None when missing, unreadable, too large or too
+    deeply nested (see :mod:`coalition_report.boundedjson`); with ``sealed=True`` also None
+    when its seal does not verify."""
+    from ..boundedjson import JSONLimitError, read_bounded
+
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        manifest = read_bounded(path, max_bytes=8 * 1024 * 1024)
+    except (OSError, JSONLimitError):
         return None
-    return manifest if isinstance(manifest, dict) else None
+    if not isinstance(manifest, dict):
+        return None
+    if sealed and not is_sealed(manifest):
+        _log.info("not using %s: its seal does not verify (edited, or made by someone else)", path)
+        return None
+    return manifest
+
+
+def _intact(out: Path, entry: Any) -> Path | None:
+    """The file a manifest entry ``{file, bytes, sha256}`` names, when it is there unchanged."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
+        return None
+    f = out / Path(entry["file"]).name
+    try:
+        if f.is_symlink() or not f.is_file() or f.stat().st_size != entry.get("bytes") \
+                or sha256_file(f) != entry.get("sha256"):
+            return None
+    except OSError:
+        return None
+    return f
 
 
 def intact_outputs(out: Path, manifest: Mapping[str, Any]) -> dict[str, Path] | None:
-    """The outputs a manifest lists, by format, when every one is there unchanged; else None."""
+    """The outputs a manifest lists, by format, when every one is there unchanged, and so are
+    the snapshot and baseline it names; else None."""
     outputs = {}
-    for entry in manifest.get("outputs", []):
-        f = out / str(entry.get("file", ""))
-        if not f.is_file() or f.stat().st_size != entry.get("bytes") or sha256_file(f) != entry.get("sha256"):
+    entries = manifest.get("outputs")
+    if not isinstance(entries, list):
+        return None
+    for entry in entries:
+        f = _intact(out, entry)
+        if f is None:
             return None  # an output was edited or removed: rebuild
-        outputs[entry["format"]] = f
+        outputs[str(entry.get("format"))] = f
+    for extra in ("snapshot", "baseline"):
+        if manifest.get(extra) is not None and _intact(out, manifest[extra]) is None:
+            return None  # the next edition would compare with an edited file: rebuild
     return outputs
+
+
+def _read_small(path: Path, limit: int = 256) -> str:
+    """A short text file's content; "" for a link, FIFO, device or anything longer than ``limit``."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return ""
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            return ""
+        raw = fh.read(limit + 1)
+    return raw.decode("ascii", "replace").strip() if len(raw) <= limit else ""
+
+
+def _exec_seal(code_key: str, sha256: str) -> str | None:
+    return seal({"execution": code_key, "sha256": sha256})
 
 
 def cached_execution(out: Path, code_key: str, nb_path: Path, executed: Path) -> Any | None:
@@ -94,9 +227,14 @@ def cached_execution(out: Path, code_key: str, nb_path: Path, executed: Path) ->
     import nbformat
 
     cached = out / CACHE_FOLDER / f"exec-{code_key}.ipynb"
-    if not cached.is_file():
+    if cached.is_symlink() or not cached.is_file():
         return None
-    try:
+    try:  # only an execution this user's build stored, byte for byte: else execute again
+        mark = _read_small(out / CACHE_FOLDER / f"exec-{code_key}.seal")
+        expected = _exec_seal(code_key, sha256_file(cached))
+        if expected is None or not hmac.compare_digest(mark, expected):
+            _log.info("ignoring cache entry %s: its seal does not verify", cached)
+            return None
         old = nbformat.read(str(cached), as_version=4)
     except (OSError, ValueError) as exc:  # a damaged entry: execute instead
         _log.info("ignoring cache entry %s: %r", cached, exc)
@@ -128,10 +266,15 @@ def store_execution(out: Path, code_key: str, executed: Path) -> None:
     try:
         folder = out / CACHE_FOLDER
         folder.mkdir(exist_ok=True)
+        mark = _exec_seal(code_key, sha256_file(executed))
+        if mark is None:
+            return  # nothing to vouch for it with: not kept
         copy_atomic(executed, folder / f"exec-{code_key}.ipynb")
+        write_atomic(folder / f"exec-{code_key}.seal", mark + "\n")
         entries = sorted(folder.glob("exec-*.ipynb"), key=lambda p: p.stat().st_mtime, reverse=True)
         for old in entries[_CACHE_KEEP:]:
             old.unlink(missing_ok=True)
+            old.with_suffix(".seal").unlink(missing_ok=True)
     except OSError as exc:  # a cache that cannot be written only costs time next build
         _log.info("cannot store the execution in %s: %s", out / CACHE_FOLDER, exc)
 
@@ -143,7 +286,7 @@ def cached_result(ctx: Any) -> BuildResult | None:
     Cheap (no kernel, no pandas): the build command asks it first, so an unchanged rebuild
     neither loads nor validates the data (its hash equals that of the last, validated build).
     """
-    manifest = read_manifest(ctx.manifest_path)
+    manifest = read_manifest(ctx.manifest_path, sealed=True)
     if manifest is None or manifest.get("cache_key") != ctx.cache_key:
         return None
     outputs = intact_outputs(ctx.out, manifest)

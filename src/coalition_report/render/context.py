@@ -27,7 +27,7 @@ from ..errors import BuildError, ParameterError
 from ..hashing import hash_directory, sha256_file
 from ..params import NotebookSpec, get_notebook, param_error, validate_params
 from .cache import cache_keys, read_manifest
-from .locks import output_folder
+from .locks import check_outside_data, output_folder
 from .manifest import lib_versions
 
 __all__ = ["BuildContext", "resolve_context", "previous_snapshot", "check_formats", "check_basename", "FORMATS",
@@ -106,8 +106,9 @@ def resolve_context(notebook: str | NotebookSpec, params: Mapping[str, Any] | No
     nb_path = spec.resolve_path(notebook_dir).resolve()
     if not nb_path.is_file():
         raise BuildError(spec.name, None, f"notebook file not found: {nb_path}", None)
-    out = output_folder(spec.name, out_dir or config.REPORTS_DIR)
     data_dir = Path(values.get("data_dir") or config.DATA_DIR)
+    check_outside_data(spec.name, out_dir or config.REPORTS_DIR, data_dir)
+    out = output_folder(spec.name, out_dir or config.REPORTS_DIR)
     if data_hash is None and data_dir.is_dir():
         data_hash = hash_directory(data_dir)
     package_hash = hash_directory(config.PACKAGE_DIR)
@@ -155,7 +156,7 @@ def _compare_to(spec: NotebookSpec, given: Mapping[str, Any], values: Mapping[st
         if _later(Path(chosen), as_of):
             return "", (f"{chosen} is of a later as-of date than {as_of}: not compared with",)
         return chosen, ()
-    previous = read_manifest(out / manifest_name)
+    previous = read_manifest(out / manifest_name, sealed=True)  # a hand-edited manifest: a new edition
     if previous is not None and previous.get("edition_key") == edition_key:
         # The same edition: the same baseline as its last build (or none, as then).
         base = previous.get("baseline")
@@ -170,7 +171,20 @@ def _compare_to(spec: NotebookSpec, given: Mapping[str, Any], values: Mapping[st
     snap = previous_snapshot(out, manifest_name, stem)
     if snap is None or _later(snap, as_of):
         return "", ()
+    if (out / manifest_name).exists() and not _vouched(out / manifest_name, snap):
+        return "", (f"the previous build's manifest or snapshot ({snap.name}) in {out} was changed after that "
+                    "build, or made by another user: not compared with",)
     return str(snap), ()
+
+
+def _vouched(manifest_path: Path, snap: Path) -> bool:
+    """The manifest is sealed by this user's build and lists ``snap`` with its current hash."""
+    from .cache import intact_outputs
+
+    manifest = read_manifest(manifest_path, sealed=True)
+    entry = (manifest or {}).get("snapshot")
+    return isinstance(entry, dict) and entry.get("file") == snap.name \
+        and intact_outputs(manifest_path.parent, {"outputs": [], "snapshot": entry}) is not None
 
 
 def previous_snapshot(folder: Path, manifest_name: str, stem: str) -> Path | None:

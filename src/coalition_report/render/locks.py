@@ -18,8 +18,8 @@ from pathlib import Path
 
 from ..errors import BuildError, ParameterError
 
-__all__ = ["Scratch", "sweep", "OutputLock", "output_folder", "output_problem", "output_problem_text",
-           "drop_empty", "LOCK_NAME"]
+__all__ = ["Scratch", "sweep", "OutputLock", "output_folder", "check_outside_data", "output_problem",
+           "output_problem_text", "drop_empty", "LOCK_NAME"]
 
 LOCK_NAME = ".lock"
 #: A scratch folder without a lock file is left alone until it is this old: it may be one that
@@ -179,6 +179,21 @@ def output_folder(notebook: str, out_dir: str | Path) -> Path:
     except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop (Path.resolve)
         raise output_problem(notebook, raw, exc, "cannot use") from None
     return out
+
+
+def check_outside_data(notebook: str, out_dir: str | Path, data_dir: str | Path) -> None:
+    """Refuse an output folder that is the data folder or inside it (symlinks resolved): the
+    outputs and ``.cache`` would land in the data package and change its hash."""
+    try:
+        out, data = Path(out_dir).expanduser().resolve(), Path(data_dir).expanduser().resolve()
+    except (OSError, RuntimeError):
+        return  # a path that cannot be resolved is refused with its own message by output_folder
+    if out == data or data in out.parents:
+        where = f"is the data folder {data}" if out == data else f"is inside the data folder {data}"
+        err = ParameterError("out_dir", str(out_dir), f"{where}: outputs would change the data package "
+                                                      "(choose an output folder outside it)")
+        err.notebook, err.rule, err.allowed = notebook, "a folder outside the data folder", None
+        raise err
 
 
 def drop_empty(folder: Path) -> None:

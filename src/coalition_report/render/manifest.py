@@ -9,6 +9,7 @@ from typing import Any, Mapping
 
 from .. import __version__, config, display
 from ..hashing import sha256_file
+from .cache import SEAL_KEY, seal
 
 __all__ = ["lib_versions", "versions", "display_path", "file_entry", "make_manifest", "dumps"]
 
@@ -58,7 +59,7 @@ def make_manifest(ctx: Any, meta: Any, *, counts: Mapping[str, int], warnings: l
                   timings: Mapping[str, float], files: Mapping[str, Path], snapshot: Path | None,
                   baseline: Path | None, built_at: str | None) -> dict[str, Any]:
     """The manifest of a build (``ctx``: its :class:`~coalition_report.render.context.BuildContext`)."""
-    return {
+    manifest = {
         "schema": 1,
         "cache_key": ctx.cache_key,
         "edition_key": ctx.edition_key,
@@ -85,6 +86,9 @@ def make_manifest(ctx: Any, meta: Any, *, counts: Mapping[str, int], warnings: l
         "compared_with": file_entry(Path(ctx.values["compare_to"]), display=True)
         if ctx.values.get("compare_to") else None,
     }
+    # Sealed under this user's secret: the next build trusts it (and the hashes it lists) only
+    # if the seal verifies (see render/cache.py).
+    return {**manifest, SEAL_KEY: seal(manifest)}
 
 
 def dumps(manifest: Mapping[str, Any]) -> str:
