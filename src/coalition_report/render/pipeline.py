@@ -30,7 +30,7 @@ from ..params import NotebookSpec
 from .cache import cached_execution, cached_result, store_execution
 from .context import BASELINE_SUFFIX, FORMATS, BuildContext, resolve_context
 from .exporters import PageExporter, PDFExporter, page_context, source_date
-from .kernel import ensure_kernelspec, execute, failed_cell_number, source_position
+from .kernel import ensure_kernelspec, execute, failed_cell_number, failed_line, source_position
 from .locks import OutputLock, Scratch, drop_empty, output_problem_text, sweep
 from .manifest import dumps, make_manifest
 from .prepare import UnexportableOutput, check_outputs, collect_meta
@@ -232,7 +232,10 @@ def _run(ctx: BuildContext, executed: Path, kernel: str, timeout: int | None) ->
     except PapermillExecutionError as exc:
         kept = _keep_failed(executed, ctx.out, ctx.stem)
         cell = failed_cell_number(kept or executed, ctx.nb_path, exc)
-        raise _failure(ctx, cell, f"{exc.ename}: {exc.evalue}", kept) from None
+        where = failed_line(kept or executed, exc) if cell is not None else None
+        line, code = where or (None, None)
+        raise BuildError(ctx.notebook, cell, f"{exc.ename}: {exc.evalue}", str(kept) if kept else None,
+                         line=line, code=code) from None
     except Exception as exc:
         kept = _keep_failed(executed, ctx.out, ctx.stem)
         cell, kind = None, type(exc).__name__
