@@ -35,7 +35,7 @@ def analyst_build(tmp_path_factory):
     """The brief with three analyst cells appended to section 2 (after the aid heading)."""
     folder = tmp_path_factory.mktemp("notebooks")
     nb = nbformat.read(ROOT / "notebooks" / "coalition_brief.ipynb", as_version=4)
-    at = next(i for i, c in enumerate(nb.cells) if c.source.startswith("## 2. Aid")) + 1
+    at = next(i for i, c in enumerate(nb.cells) if c.source.startswith("## Aid")) + 1
     new = [nbformat.v4.new_code_cell(CHART_CELL), nbformat.v4.new_code_cell(TABLE_CELL),
            nbformat.v4.new_code_cell(SOURCED_CELL)]
     nb.cells[at:at] = new

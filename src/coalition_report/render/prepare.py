@@ -141,7 +141,9 @@ def check_outputs(nb: Any) -> list[str]:
     * a Vega-Lite chart displayed outside the house renderer: exported from its spec
       (documented fallback), with a warning;
     * an output with only types no static page can show (widgets, JavaScript, ...):
-      :class:`UnexportableOutput` naming the cell and the types.
+      :class:`UnexportableOutput` naming the cell and the types;
+    * a chart encoding a field its data does not have (it would be drawn empty):
+      :class:`UnexportableOutput` naming the cell, the field and the nearest field names.
     """
     warnings: list[str] = []
     for cell, num in zip(nb.cells, _cell_numbers(nb)):
@@ -154,6 +156,9 @@ def check_outputs(nb: Any) -> list[str]:
             if display.MIME_META in data:
                 continue
             payload = data.get(display.MIME_FIGURE)
+            spec = payload.get("spec") if payload is not None else _vegalite_spec(data)
+            if isinstance(spec, dict):
+                _check_fields(spec, num)
             if payload is not None:
                 kind = payload.get("kind")
                 if kind in ("figure", "table") and not payload.get("source_note"):
@@ -180,6 +185,15 @@ def check_outputs(nb: Any) -> list[str]:
                                               "exported (the HTML page is static and offline, the PDF runs no "
                                               "scripts); display a chart, table, image or text instead")
     return warnings
+
+
+def _check_fields(spec: dict, num: int | None) -> None:
+    """A chart encoding a field its data does not have fails, naming the cell (see render.fields)."""
+    from .fields import field_message, missing_fields
+
+    problems = missing_fields(spec)
+    if problems:
+        raise UnexportableOutput(num, f"cell {num}: " + field_message(*problems[0]))
 
 
 def unique_id(base: str, seen: dict[str, int]) -> str:
