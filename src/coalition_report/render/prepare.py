@@ -5,7 +5,11 @@
 * :func:`collect_meta` — title, subtitle and as-of date for the title page (the title cell,
   overridden by a displayed :class:`~coalition_report.display.ReportMeta`).
 * :class:`PrepareOutputs` — an nbconvert ``Preprocessor``: drops the title cell, parameter cells,
-  stderr and metadata outputs, turns the house figure/table mimebundles into export markup.
+  stderr and metadata outputs, turns the house figure/table mimebundles into export markup,
+  numbers figures, tables and body sections, and resolves footnotes, citations and
+  cross-references in Markdown cells (:mod:`coalition_report.render.markdown`).
+* A chart encoding a field its data lacks fails :func:`check_outputs`
+  (:mod:`coalition_report.render.fields`).
 
 Title page convention: the notebook's first markdown cell is its *title cell* when it starts
 with a level-1 heading (``# Title``); the rest of that cell is the subtitle. A code cell may
@@ -308,7 +312,7 @@ def _number_figure(markup: str, n: int) -> str:
     num = f'<span class="figure-number">Figure&#160;{n}</span>'
     if '<p class="figure-title">' in markup:
         return markup.replace('<p class="figure-title">', f'<p class="figure-title">{num}. ', 1)
-    return re.sub(r'(<figure class="chart"[^>]*>)', lambda m: f'{m.group(1)}\n<p class="figure-title">{num}</p>',
+    return re.sub(r'(<figure class="chart"[^>]*>)', lambda m: f'{m.group(1)}\n<p class="figure-title number-only">{num}</p>',
                   markup, count=1)
 
 
