@@ -197,3 +197,38 @@ def test_charts_whose_fields_cannot_be_known_are_not_checked():
     from_url = alt.Chart(alt.Data(url="data.csv")).mark_bar().encode(x="anything:Q")
     pivoted = alt.Chart(FRAME).transform_pivot("donor", value="military").mark_bar().encode(x="A:Q")
     assert missing_fields(from_url.to_dict()) == [] and missing_fields(pivoted.to_dict()) == []
+
+
+# ------------------------------------------------------------------------ the Markdown pass, unit
+def _resolve(*sources: str, print_mode: bool = False):
+    from coalition_report.render.markdown import Writing, fill_placeholders
+
+    cells = [nbformat.v4.new_markdown_cell(s) for s in sources]
+    w = Writing(print_mode=print_mode)
+    w.refs_output = {"data": {"text/html": '<div class="references"><ol><li id="src-ref-001">x</li></ol></div>'}}
+    w.resolve([(c, i + 3, True) for i, c in enumerate(cells)])
+    return [fill_placeholders(c.source, w.fills) for c in cells], w
+
+
+def test_code_is_left_as_typed_in_text_and_in_notes():
+    (text,), w = _resolve("See[^a].\n\n[^a]: Uses `[@x]` and [@ref-001].\n\n```\n[^b]: not a note\n[@y]\n```")
+    from coalition_report.render.markdown import fill_placeholders
+
+    assert "[^b]: not a note\n[@y]" in text  # fenced code: no definition, no citation
+    assert [fill_placeholders(n, w.fills) for n in w.footnotes] == ['Uses <code>[@x]</code> and <span class="cite">[<a class="citation" '
+                           'href="#src-ref-001">ref-001</a>]</span>.']
+
+
+def test_print_footnote_is_in_the_text_once_and_referred_to_after():
+    (text,), w = _resolve("One[^a], two[^a].\n\n[^a]: The note.", print_mode=True)
+    assert text.count('<span class="footnote">The note.</span>') == 1
+    assert text.rstrip().endswith('two<sup class="fn-ref">1</sup>.')
+
+
+def test_unused_or_twice_defined_footnotes_fail_naming_the_cell():
+    from coalition_report.render.markdown import WritingError
+
+    with pytest.raises(WritingError, match=r"^cell 3: footnote \[\^a\] is defined but never referenced"):
+        _resolve("No call.\n\n[^a]: A note.")
+    with pytest.raises(WritingError, match=r"^cell 4: footnote \[\^a\] is defined twice \(also in cell 3\)"):
+        _resolve("X[^a]\n\n[^a]: one", "[^a]: two")

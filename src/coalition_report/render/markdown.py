@@ -112,6 +112,15 @@ def _split_spans(text: str) -> list[tuple[bool, str]]:
     return out
 
 
+def _outside_fences(text: str, fn: Callable[[str], str]) -> str:
+    """``fn`` applied to the text between fenced code blocks (a note may hold inline code)."""
+    out, pos = [], 0
+    for m in _FENCE.finditer(text):
+        out += [fn(text[pos:m.start()]), m.group(0)]
+        pos = m.end()
+    return "".join(out + [fn(text[pos:])])
+
+
 def _prose(text: str, fn: Callable[[str], str]) -> str:
     """``fn`` applied to every piece of ``text`` that is not code."""
     return "".join(piece if code else fn(piece) for code, piece in _split_code(text))
@@ -188,12 +197,12 @@ class Writing:
                     raise WritingError(num, f"footnote [^{key}] is defined twice (also in cell {defs[key][1]})")
                 defs[key] = (re.sub(r"\n[ \t]+", "\n", m.group(2)).strip(), num)
                 return ""
-            cell.source = _prose(cell.source, lambda t: _FN_DEF.sub(take, t))
+            cell.source = _outside_fences(cell.source, lambda t: _FN_DEF.sub(take, t))
         cited: list[tuple[str, int | None]] = []
         for cell, num, _ in cells:
             _prose(cell.source, lambda t, num=num: self._collect(t, num, cited))
         for note, num in defs.values():
-            self._collect(note, num, cited)
+            _prose(note, lambda t, num=num: self._collect(t, num, cited))
         listed = self._check_citations(cited)
         fn_numbers: dict[str, int] = {}
         section = 0
