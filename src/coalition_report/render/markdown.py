@@ -127,8 +127,11 @@ def _prose(text: str, fn: Callable[[str], str]) -> str:
 
 
 @functools.lru_cache(maxsize=8)
-def citable_sources(data_dir: str, as_of: str) -> dict[str, str]:
-    """Source id -> reference-list entry (``<li>``) for every source known by ``as_of``."""
+def citable_sources(data_dir: str, as_of: str, data_hash: str = "") -> dict[str, str]:
+    """Source id -> reference-list entry (``<li>``) for every source known by ``as_of``.
+
+    ``data_hash`` only keys the in-process cache (a long-lived process, e.g. a preview, sees
+    edited data); without it the cache holds until the process ends."""
     import pandas as pd
 
     from ..data import cut_to, load_data

@@ -158,7 +158,8 @@ def render_context(ctx: BuildContext, *, prog: Progress | None = None,
         files: dict[str, Path] = {}
         counts: dict[str, int] = {}
         resources = {"cr": page, "metadata": {"name": stem, "path": str(ctx.nb_path.parent)},
-                     "cr_data": {"data_dir": str(ctx.data_dir), "as_of": meta.as_of or ""}}
+                     "cr_data": {"data_dir": str(ctx.data_dir), "as_of": meta.as_of or "",
+                                 "data_hash": ctx.data_hash or ""}}
         if "html" in ctx.formats:
             step = "html"
             with prog.step("html"):
@@ -322,7 +323,8 @@ def export_notebook(nb: Any, notebook: str | NotebookSpec, params: Mapping[str, 
     public = {p.name: params[p.name] for p in spec.params if p.public and p.name in params}
     resources = {"cr": page_context(meta, public, data_hash),
                  "metadata": {"name": stem, "path": str(notebook_dir or config.NOTEBOOK_DIR)},
-                 "cr_data": {"data_dir": str(params.get("data_dir") or config.DATA_DIR), "as_of": meta.as_of or ""}}
+                 "cr_data": {"data_dir": str(params.get("data_dir") or config.DATA_DIR), "as_of": meta.as_of or "",
+                             "data_hash": data_hash or ""}}
     files: dict[str, Path] = {}
     if "html" in formats:
         text, _ = PageExporter().from_notebook_node(nb, resources)

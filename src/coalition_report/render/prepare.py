@@ -231,7 +231,9 @@ class PrepareOutputs(Preprocessor):
         where = dict(resources.get("cr_data") or {})
         data_dir = str(where.get("data_dir") or data_dir_of(nb))
         as_of = str(where.get("as_of") or _as_of_of(nb))
-        writing = Writing(print_mode=not self.interactive, sources=lambda: citable_sources(data_dir, as_of))
+        data_hash = str(where.get("data_hash") or "")
+        writing = Writing(print_mode=not self.interactive,
+                          sources=lambda: citable_sources(data_dir, as_of, data_hash))
         other = "print-only" if self.interactive else "web-only"  # not in this output: not numbered
         seen: dict[str, int] = {}
         counts = {"charts": 0, "tables": 0, "stderr_dropped": 0}
