@@ -118,7 +118,7 @@ class Bench:
 
     def f_markdown_edit(self, i: int) -> tuple[float, float]:
         nb = json.loads((self.work / "f-notebooks" / NOTEBOOK.name).read_text())
-        cell = next(c for c in nb["cells"] if c["cell_type"] == "markdown" and "".join(c["source"]).startswith("## 2."))
+        cell = next(c for c in nb["cells"] if c["cell_type"] == "markdown" and "".join(c["source"]).startswith("## Aid"))
         cell["source"] = "".join(cell["source"]).rstrip() + f"\n\nEdited for benchmark run {i}."
         (self.work / "f-notebooks" / NOTEBOOK.name).write_text(json.dumps(nb, indent=1))
         code = ("from coalition_report.render import render_report; "

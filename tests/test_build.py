@@ -166,7 +166,8 @@ def test_batch_builds_the_others_when_one_fails(tmp_path):
     assert [(o.job.name, o.ok) for o in outcomes] == [("country-GBR", True), ("country-FRA", False),
                                                       ("country-DEU", True)]
     [failed] = [o for o in outcomes if not o.ok]
-    assert "cell 4 failed" in failed.error and "RuntimeError: forced failure for the test" in failed.error
+    assert ("cell 4, line 2: raise RuntimeError(\"forced failure for the test\")  -> RuntimeError: forced failure "
+            "for the test") in failed.error
     assert (out / ".failed" / "country-FRA.ipynb").is_file()
     names = sorted(p.name for p in out.iterdir() if p.is_file())
     assert names == sorted(["index.html", *(f"country-{c}.{ext}" for c in ("GBR", "DEU")

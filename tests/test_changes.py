@@ -271,7 +271,8 @@ def test_compare_to_parameter_rules(tmp_path):
 # ============================================================================================
 def _section(html_path: Path) -> tuple[str, list[str]]:
     soup = BeautifulSoup(html_path.read_text(encoding="utf-8"), "html.parser")
-    [h] = [h for h in soup.find_all("h2") if h.get_text().startswith("What changed since the last")]
+    # the build numbers body sections (render/markdown.py): "6. What changed ..." in a profile
+    [h] = [h for h in soup.find_all("h2") if re.sub(r"^\d+\.\s*", "", h.get_text()).startswith("What changed since the last")]
     div = h.find_next("div", class_="changes")
     return div.get_text(" ", strip=True), [li.get_text(" ", strip=True) for li in div.select("li")]
 

@@ -758,12 +758,13 @@ def _tiny(folder: Path, name: str, code: str) -> "object":
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name,code,message,kept", [
-    ("exception", "1/0", "cell 2 failed: ZeroDivisionError: division by zero", True),
+    ("exception", "1/0", "cell 2, line 1: 1/0  -> ZeroDivisionError: division by zero", True),
     ("kernel_killed", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)",
      "cell 2 failed: the kernel died (killed, or out of memory)", False),
     ("hangs", "import time\ntime.sleep(120)", "cell 2 failed: the cell ran longer than the 2 s allowed (timeout)",
      False),
-    ("keyboard_interrupt_in_cell", "raise KeyboardInterrupt", "cell 2 failed: KeyboardInterrupt: ", True),
+    ("keyboard_interrupt_in_cell", "raise KeyboardInterrupt", "cell 2, line 1: raise KeyboardInterrupt  -> "
+     "KeyboardInterrupt: ", True),
     ("sys_exit_in_cell", "import sys\nsys.exit(3)", "cell 2 failed: SystemExit: 3", True),
 ])
 def test_cell_faults_name_the_cell_and_leave_nothing(tmp_path, monkeypatch, capsys, name, code, message, kept):

@@ -219,29 +219,38 @@ def cite(source: str | Iterable[str], ds: Dataset | None = None, extra: str = ""
 
 
 def figure(chart: Any, caption: str | None = None, *, source: str | Iterable[str] | None = None,
-           alt: str | None = None, ds: Dataset | None = None) -> Figure:
+           alt: str | None = None, ds: Dataset | None = None, label: str | None = None) -> Figure:
     """Any Altair chart with a caption (heading above it), alt text and source note.
 
     ``source``: source ids from ``sources.csv`` (resolved to a full note) or free text.
     ``alt``: what the chart shows, for screen readers (default: made from the chart).
+    ``label``: ``"fig-..."``, for cross-references: ``@fig-top-donors`` in Markdown becomes
+    "Figure N", linked to the chart. ``chart`` may be a section's chart
+    (``brief.figure(brief.chart_top_donors(ds), label="fig-top-donors")``): it keeps its
+    caption, alt text, source and values unless given here.
     A chart displayed without ``figure`` still renders in both outputs, marked
     "Source: not stated", and the build warns naming its cell.
     """
+    if isinstance(chart, Figure):
+        return Figure(chart.chart, alt_text=alt or chart.alt_text,
+                      source_note=cite(source, ds) if source is not None else chart.source_note,
+                      title=caption or chart.title, values=chart.values, label=label or chart.label)
     return Figure(chart, alt_text=alt, source_note=cite(source, ds) if source is not None else None,
-                  title=caption)
+                  title=caption, label=label)
 
 
 def table(frame: Any, caption: str | None = None, *, source: str | Iterable[str] | None = None,
           formats: Mapping[str, Any] | None = None, align: Mapping[str, str] | None = None,
-          index: bool | None = None, ds: Dataset | None = None) -> Table:
+          index: bool | None = None, ds: Dataset | None = None, label: str | None = None) -> Table:
     """Any DataFrame (or Styler) as a house-style table with caption and source note.
 
     ``formats``: column -> format spec (``",.0f"``), pattern (``"{:.1%}"``) or callable;
     ``align``: column -> ``"left" | "right" | "center"``; ``index``: show the index as the
-    first column (default: when it is not a plain 0..n-1 range).
+    first column (default: when it is not a plain 0..n-1 range); ``label``: ``"tbl-..."``, for
+    cross-references (``@tbl-fx`` in Markdown becomes "Table N", linked to the table).
     """
     return Table(frame, caption=caption, source_note=cite(source, ds) if source is not None else None,
-                 formats=formats, align=align, index=index)
+                 formats=formats, align=align, index=index, label=label)
 
 
 enable_display()

@@ -73,6 +73,9 @@ class Figure:
     values : Table, optional
         The numbers behind the chart, so a reader of the PDF can read every value: printed
         under the chart in the PDF, a collapsible "Values" table on the web page.
+    label : str, optional
+        ``fig-...``: names the chart for cross-references (``@fig-top-donors`` in Markdown
+        becomes "Figure N", linked to it; see :mod:`coalition_report.render.markdown`).
     """
 
     chart: Any
@@ -80,11 +83,13 @@ class Figure:
     source_note: str | None
     title: str | None = None
     values: Any = None
+    label: str | None = None
     _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         _require_text(self.alt_text, "Figure", "alt_text", optional=True)
         _require_text(self.source_note, "Figure", "source_note", optional=True)
+        _check_label(self.label, "fig")
 
     # The spec is computed once: to_dict() runs Altair's validation and data transformers.
     @property
@@ -132,6 +137,8 @@ class Figure:
         payload = {"kind": "figure", "id": self.id, "alt_text": self.description,
                    "source_note": self.source_note, "title": self.title,
                    "spec": self.spec, "svg": self.to_svg()}
+        if self.label:
+            payload["label"] = self.label
         if self.values is not None:
             payload["values_html"] = self.values.table_html()
             payload["values_caption"] = self.values.caption
@@ -297,6 +304,8 @@ class Table:
     index : bool or None
         Show the index as row headers (default ``False``); ``None``: when it is not a plain
         unnamed 0..n-1 range (what a displayed DataFrame gets).
+    label : str, optional
+        ``tbl-...``: names the table for cross-references (``@tbl-fx`` becomes "Table N").
     """
 
     frame: Any
@@ -305,10 +314,12 @@ class Table:
     formats: Mapping[str, str | Callable[[Any], str]] | None = None
     align: Mapping[str, str] | None = None
     index: bool | None = False
+    label: str | None = None
 
     def __post_init__(self) -> None:
         import pandas as pd
 
+        _check_label(self.label, "tbl")
         if self.index is None:
             idx = _frame_of(self.frame).index
             self.index = not (isinstance(idx, pd.RangeIndex) and idx.name is None)
@@ -390,8 +401,11 @@ class Table:
     def payload(self) -> dict:
         """The :data:`MIME_FIGURE` payload the export templates consume."""
         tid, markup = self._render()
-        return {"kind": "table", "id": tid, "caption": self.caption,
-                "source_note": self.source_note, "html": markup}
+        payload = {"kind": "table", "id": tid, "caption": self.caption,
+                   "source_note": self.source_note, "html": markup}
+        if self.label:
+            payload["label"] = self.label
+        return payload
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
         payload = self.payload()
@@ -627,6 +641,16 @@ def figure_html(payload: Mapping[str, Any], fig_id: str, *, interactive: bool) -
         parts.append(f'<script type="application/json" id="{fig_id}-spec">'
                      f'{_json_for_script(payload["spec"])}</script>')
     return "\n".join(parts)
+
+
+def _check_label(label: Any, prefix: str) -> None:
+    """A cross-reference label: ``fig-top-donors`` (figures), ``tbl-fx`` (tables)."""
+    if label is None:
+        return
+    if not isinstance(label, str) or not re.fullmatch(prefix + r"-[A-Za-z0-9](?:[A-Za-z0-9_-]*[A-Za-z0-9])?", label):
+        what = "figure" if prefix == "fig" else "table"
+        raise ValueError(f"{what} label {label!r} must look like '{prefix}-top-donors' "
+                         "(letters, digits, hyphens)")
 
 
 def _require_text(value: Any, cls: str, name: str, optional: bool = False) -> None:

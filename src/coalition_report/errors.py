@@ -104,12 +104,16 @@ class ParameterError(CoalitionReportError):
 class BuildError(CoalitionReportError):
     """A notebook failed to execute or export. ``notebook_path`` keeps the executed copy."""
 
-    def __init__(self, notebook: str, cell: int | None, exception: str, notebook_path: str | None):
+    def __init__(self, notebook: str, cell: int | None, exception: str, notebook_path: str | None,
+                 line: int | None = None, code: str | None = None):
         self.notebook, self.cell, self.exception, self.notebook_path = (
             notebook, cell, exception, notebook_path)
-        where = f"cell {cell} failed" if cell is not None else "build failed"
+        self.line, self.code = line, code  # where in the cell, when the traceback says
+        where = f"cell {cell} failed: " if cell is not None else "build failed: "
+        if cell is not None and line is not None:
+            where = f"cell {cell}, line {line}: {code}  -> "
         kept = f"\nexecuted notebook kept at: {notebook_path}" if notebook_path else ""
-        super().__init__(f"{notebook}: {where}: {exception}{kept}")
+        super().__init__(f"{notebook}: {where}{exception}{kept}")
 
 
 class BuildInterrupted(KeyboardInterrupt):

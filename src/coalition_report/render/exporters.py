@@ -25,6 +25,7 @@ from traitlets import Bool
 
 from .. import __version__, config, display
 from ..files import write_atomic
+from .markdown import fill_placeholders
 from .offline import assert_offline
 from .prepare import Meta, PrepareOutputs, markdown_html, strip_tags, unique_id
 
@@ -185,6 +186,7 @@ class PageExporter(HTMLExporter):
         resources["cr"] = dict(resources.get("cr") or {})
         # nbconvert copies the notebook before preprocessing; PrepareOutputs sets cr.n_charts.
         body, res = super().from_notebook_node(nb, resources=resources)
+        body = fill_placeholders(body, res.get("cr_fills"))  # citations, notes, cross-references
         page = finish_page(body, print_mode=not self.interactive)
         if self.interactive:
             assert_offline(page)

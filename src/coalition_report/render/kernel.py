@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -22,7 +23,7 @@ from .locks import Scratch, sweep
 from .signals import check_stop, signals_deferred
 
 __all__ = ["KERNEL_NAME", "KERNEL_PREFIX", "ensure_kernelspec", "execute", "failed_cell_number",
-           "source_position"]
+           "source_position", "failed_line"]
 
 KERNEL_NAME = "coalition-report"
 #: Prefix of the kernels' private folders under TMPDIR (connection file, IPC sockets).
@@ -183,6 +184,46 @@ def _stop_kernel(km: Any) -> None:
                 _log.debug("cleanup_resources: %r", exc)
 
     run_sync(stop)()
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+#: A frame of code typed in a cell: IPython 8+ ``Cell In[7], line 2``; older ``<ipython-input-7-…>``.
+_CELL_FRAME = re.compile(r"Cell In\s*\[(\d+)\],\s*line (\d+)|<ipython-input-(\d+)-[0-9a-f]+>")
+_ARROW = re.compile(r"^-+>\s*(\d+)", re.M)
+
+
+def failed_line(executed: Path, exc: Any) -> tuple[int, str] | None:
+    """``(line, code)`` of the failing cell where the error arose, from the kernel's traceback
+    (papermill's ``PapermillExecutionError.traceback``); ``None`` when it names no line of the
+    cell (``sys.exit``, an error raised by IPython itself)."""
+    import nbformat
+
+    try:
+        ran = nbformat.read(str(executed), as_version=4)
+    except (OSError, ValueError):
+        return None
+    cell = next((c for c in ran.cells if "papermill-error-cell-tag" not in c.metadata.get("tags", [])
+                 and any(o.get("output_type") == "error" for o in c.get("outputs", []))), None)
+    if cell is None:
+        return None
+    text = _ANSI.sub("", "\n".join(getattr(exc, "traceback", None) or []))
+    frames = list(_CELL_FRAME.finditer(text))
+    count = str(cell.get("execution_count"))
+    # the failing cell's own frame (a helper defined in an earlier cell may be deeper)
+    frame = next((f for f in frames if count in (f.group(1), f.group(3))), frames[0] if frames else None)
+    if frame is None:
+        return None
+    if frame.group(2):
+        line = int(frame.group(2))
+    else:  # old style: the number follows the "---->" arrow of that frame
+        arrow = _ARROW.search(text, frame.end())
+        if arrow is None:
+            return None
+        line = int(arrow.group(1))
+    lines = cell.source.splitlines()
+    if not 1 <= line <= len(lines):
+        return None
+    return line, lines[line - 1].strip()
 
 
 def failed_cell_number(executed: Path, source: Path, exc: Any) -> int | None:

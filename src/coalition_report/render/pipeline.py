@@ -30,7 +30,7 @@ from ..params import NotebookSpec
 from .cache import cached_execution, cached_result, store_execution
 from .context import BASELINE_SUFFIX, FORMATS, BuildContext, resolve_context
 from .exporters import PageExporter, PDFExporter, page_context, source_date
-from .kernel import ensure_kernelspec, execute, failed_cell_number, source_position
+from .kernel import ensure_kernelspec, execute, failed_cell_number, failed_line, source_position
 from .locks import OutputLock, Scratch, drop_empty, output_problem_text, sweep
 from .manifest import dumps, make_manifest
 from .prepare import UnexportableOutput, check_outputs, collect_meta
@@ -157,7 +157,9 @@ def render_context(ctx: BuildContext, *, prog: Progress | None = None,
         page = page_context(meta, ctx.public_params, ctx.data_hash)
         files: dict[str, Path] = {}
         counts: dict[str, int] = {}
-        resources = {"cr": page, "metadata": {"name": stem, "path": str(ctx.nb_path.parent)}}
+        resources = {"cr": page, "metadata": {"name": stem, "path": str(ctx.nb_path.parent)},
+                     "cr_data": {"data_dir": str(ctx.data_dir), "as_of": meta.as_of or "",
+                                 "data_hash": ctx.data_hash or ""}}
         if "html" in ctx.formats:
             step = "html"
             with prog.step("html"):
@@ -231,7 +233,10 @@ def _run(ctx: BuildContext, executed: Path, kernel: str, timeout: int | None) ->
     except PapermillExecutionError as exc:
         kept = _keep_failed(executed, ctx.out, ctx.stem)
         cell = failed_cell_number(kept or executed, ctx.nb_path, exc)
-        raise _failure(ctx, cell, f"{exc.ename}: {exc.evalue}", kept) from None
+        where = failed_line(kept or executed, exc) if cell is not None else None
+        line, code = where or (None, None)
+        raise BuildError(ctx.notebook, cell, f"{exc.ename}: {exc.evalue}", str(kept) if kept else None,
+                         line=line, code=code) from None
     except Exception as exc:
         kept = _keep_failed(executed, ctx.out, ctx.stem)
         cell, kind = None, type(exc).__name__
@@ -317,7 +322,9 @@ def export_notebook(nb: Any, notebook: str | NotebookSpec, params: Mapping[str, 
     meta = collect_meta(nb, spec.name, params)
     public = {p.name: params[p.name] for p in spec.params if p.public and p.name in params}
     resources = {"cr": page_context(meta, public, data_hash),
-                 "metadata": {"name": stem, "path": str(notebook_dir or config.NOTEBOOK_DIR)}}
+                 "metadata": {"name": stem, "path": str(notebook_dir or config.NOTEBOOK_DIR)},
+                 "cr_data": {"data_dir": str(params.get("data_dir") or config.DATA_DIR), "as_of": meta.as_of or "",
+                             "data_hash": data_hash or ""}}
     files: dict[str, Path] = {}
     if "html" in formats:
         text, _ = PageExporter().from_notebook_node(nb, resources)

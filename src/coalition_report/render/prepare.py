@@ -5,7 +5,11 @@
 * :func:`collect_meta` — title, subtitle and as-of date for the title page (the title cell,
   overridden by a displayed :class:`~coalition_report.display.ReportMeta`).
 * :class:`PrepareOutputs` — an nbconvert ``Preprocessor``: drops the title cell, parameter cells,
-  stderr and metadata outputs, turns the house figure/table mimebundles into export markup.
+  stderr and metadata outputs, turns the house figure/table mimebundles into export markup,
+  numbers figures, tables and body sections, and resolves footnotes, citations and
+  cross-references in Markdown cells (:mod:`coalition_report.render.markdown`).
+* A chart encoding a field its data lacks fails :func:`check_outputs`
+  (:mod:`coalition_report.render.fields`).
 
 Title page convention: the notebook's first markdown cell is its *title cell* when it starts
 with a level-1 heading (``# Title``); the rest of that cell is the subtitle. A code cell may
@@ -141,7 +145,9 @@ def check_outputs(nb: Any) -> list[str]:
     * a Vega-Lite chart displayed outside the house renderer: exported from its spec
       (documented fallback), with a warning;
     * an output with only types no static page can show (widgets, JavaScript, ...):
-      :class:`UnexportableOutput` naming the cell and the types.
+      :class:`UnexportableOutput` naming the cell and the types;
+    * a chart encoding a field its data does not have (it would be drawn empty):
+      :class:`UnexportableOutput` naming the cell, the field and the nearest field names.
     """
     warnings: list[str] = []
     for cell, num in zip(nb.cells, _cell_numbers(nb)):
@@ -154,6 +160,9 @@ def check_outputs(nb: Any) -> list[str]:
             if display.MIME_META in data:
                 continue
             payload = data.get(display.MIME_FIGURE)
+            spec = payload.get("spec") if payload is not None else _vegalite_spec(data)
+            if isinstance(spec, dict):
+                _check_fields(spec, num)
             if payload is not None:
                 kind = payload.get("kind")
                 if kind in ("figure", "table") and not payload.get("source_note"):
@@ -182,6 +191,15 @@ def check_outputs(nb: Any) -> list[str]:
     return warnings
 
 
+def _check_fields(spec: dict, num: int | None) -> None:
+    """A chart encoding a field its data does not have fails, naming the cell (see render.fields)."""
+    from .fields import field_message, missing_fields
+
+    problems = missing_fields(spec)
+    if problems:
+        raise UnexportableOutput(num, f"cell {num}: " + field_message(*problems[0]))
+
+
 def unique_id(base: str, seen: dict[str, int]) -> str:
     """``base``, or ``base-2``, ``base-3`` ... when seen before (``seen`` counts)."""
     seen[base] = seen.get(base, 0) + 1
@@ -206,29 +224,54 @@ class PrepareOutputs(Preprocessor):
         config=True)
 
     def preprocess(self, nb: Any, resources: dict) -> tuple[Any, dict]:
+        from .markdown import Writing, citable_sources, data_dir_of
+
         title_idx, _, _ = title_cell(nb)
+        numbers = _cell_numbers(nb)
+        where = dict(resources.get("cr_data") or {})
+        data_dir = str(where.get("data_dir") or data_dir_of(nb))
+        as_of = str(where.get("as_of") or _as_of_of(nb))
+        data_hash = str(where.get("data_hash") or "")
+        writing = Writing(print_mode=not self.interactive,
+                          sources=lambda: citable_sources(data_dir, as_of, data_hash))
+        other = "print-only" if self.interactive else "web-only"  # not in this output: not numbered
         seen: dict[str, int] = {}
         counts = {"charts": 0, "tables": 0, "stderr_dropped": 0}
-        cells = []
+        cells, markdown = [], []
+        in_body = True
         for i, cell in enumerate(nb.cells):
-            if i == title_idx or DROP_TAGS & set(cell.metadata.get("tags", [])):
+            tags = set(cell.metadata.get("tags", []))
+            if "annex-start" in tags:
+                in_body = False
+            if i == title_idx or DROP_TAGS & tags:
                 continue
             if cell.cell_type == "code":
-                outputs = [o for o in (self._output(out, seen, counts) for out in cell.get("outputs", []))
-                           if o is not None]
+                numbered = writing if other not in tags else None
+                outputs = [o for o in (self._output(out, seen, counts, numbered, numbers[i])
+                                       for out in cell.get("outputs", [])) if o is not None]
                 if not outputs:
                     continue
                 cell.outputs = outputs
                 cell.execution_count = None
+            elif cell.cell_type == "markdown" and other not in tags:
+                markdown.append((cell, numbers[i], in_body, len(cells)))
             cells.append(cell)
+        notes_at = writing.resolve([(c, n, b) for c, n, b, _ in markdown])
+        if writing.footnotes and not writing.print_mode:
+            import nbformat
+
+            at = markdown[notes_at][3] if notes_at is not None else len(cells)
+            cells.insert(at, nbformat.v4.new_markdown_cell(writing.notes_markdown()))
         for n, cell in enumerate(cells):
             cell["id"] = f"c{n}"  # stable ids: papermill's injected cell gets a random one
         nb.cells = cells
         resources["cr_counts"] = counts
+        resources["cr_fills"] = writing.fills  # the exporter puts them in the rendered page
         resources.setdefault("cr", {})["n_charts"] = counts["charts"]
         return nb, resources
 
-    def _output(self, out: Any, seen: dict[str, int], counts: dict[str, int]) -> Any | None:
+    def _output(self, out: Any, seen: dict[str, int], counts: dict[str, int], writing: Any,
+                cell: int | None) -> Any | None:
         if out.get("output_type") == "stream" and out.get("name") == "stderr":
             counts["stderr_dropped"] += 1
             return None
@@ -240,14 +283,23 @@ class PrepareOutputs(Preprocessor):
             # fallback: a chart shown by another Altair renderer, rebuilt from its spec
             payload = display.Figure(_vegalite_spec(data), None, None).payload()
         if payload is not None and payload.get("kind") == "html":
-            return {"output_type": "display_data", "metadata": {}, "data": {"text/html": payload["html"]}}
+            new = {"output_type": "display_data", "metadata": {}, "data": {"text/html": payload["html"]}}
+            if writing is not None and 'class="references"' in payload["html"]:
+                writing.references(new)
+            return new
         if payload is not None:
-            uid = unique_id(str(payload.get("id", "figure")), seen)
+            label = payload.get("label")
+            uid = label or unique_id(str(payload.get("id", "figure")), seen)
             if payload.get("kind") == "table":
                 markup = _retarget_id(payload["html"], payload["id"], uid)
+                if writing is not None and (payload.get("caption") or label):
+                    n = writing.number("table", label, uid, cell)
+                    markup = _number_table(markup, n)
                 counts["tables"] += 1
             else:
                 markup = display.figure_html(payload, uid, interactive=self.interactive)
+                if writing is not None:
+                    markup = _number_figure(markup, writing.number("figure", label, uid, cell))
                 counts["charts"] += 1
             return {"output_type": "display_data", "metadata": {}, "data": {"text/html": markup}}
         if "<table" in data.get("text/html", ""):
@@ -255,3 +307,31 @@ class PrepareOutputs(Preprocessor):
             out = copy.deepcopy(out)
             out["data"]["text/html"] = _PANDAS_BORDER.sub("<table", data["text/html"])
         return out
+
+
+def _number_figure(markup: str, n: int) -> str:
+    """"Figure N" before the figure's caption (or as its caption when it has none)."""
+    num = f'<span class="figure-number">Figure&#160;{n}</span>'
+    if '<p class="figure-title">' in markup:
+        return markup.replace('<p class="figure-title">', f'<p class="figure-title">{num}. ', 1)
+    return re.sub(r'(<figure class="chart"[^>]*>)', lambda m: f'{m.group(1)}\n<p class="figure-title number-only">{num}</p>',
+                  markup, count=1)
+
+
+def _number_table(markup: str, n: int) -> str:
+    """"Table N" before the table's caption (or as its caption when it has none)."""
+    num = f'<span class="table-number">Table&#160;{n}</span>'
+    m = re.search(r"<caption[^>]*>", markup)
+    if m:
+        return markup[:m.end()] + num + ". " + markup[m.end():]
+    return re.sub(r"(<table\b[^>]*>)", lambda m: f"{m.group(1)}\n<caption>{num}</caption>", markup, count=1)
+
+
+def _as_of_of(nb: Any) -> str:
+    """The as-of date the notebook displayed (ReportMeta), else its ``as_of`` parameter."""
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            meta = out.get("data", {}).get(display.MIME_META)
+            if meta and meta.get("as_of"):
+                return str(meta["as_of"])
+    return str((nb.metadata.get("papermill", {}).get("parameters") or {}).get("as_of") or "")
