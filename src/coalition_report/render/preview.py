@@ -234,6 +234,7 @@ class Preview:
         return sum(1 for c in nb.cells[: index + 1] if "injected-parameters" not in c.metadata.get("tags", []))
 
     def _export(self, nb: Any, state: str, t0: float) -> str:
+        from ..hashing import hash_directory
         from .exporters import PageExporter, page_context
         from .prepare import UnexportableOutput, check_outputs, collect_meta
 
@@ -241,8 +242,12 @@ class Preview:
             check_outputs(nb)
             meta = collect_meta(nb, self.spec.name, self.given)
             public = {p.name: self.given[p.name] for p in self.spec.params if p.public and p.name in self.given}
+            data_dir = Path(self.given.get("data_dir") or config.DATA_DIR)
+            # the citations pass looks sources up per data hash: an edited data file is seen at once
             resources = {"cr": page_context(meta, public, None),
-                         "metadata": {"name": self.path.stem, "path": str(self.path.parent)}}
+                         "metadata": {"name": self.path.stem, "path": str(self.path.parent)},
+                         "cr_data": {"data_dir": str(data_dir), "as_of": meta.as_of or "",
+                                     "data_hash": hash_directory(data_dir)}}
             page, _ = PageExporter().from_notebook_node(nb, resources)
         except UnexportableOutput as exc:
             return self._finish("error", t0, {"cell": exc.cell, "message": str(exc)})
