@@ -38,7 +38,7 @@ __all__ = [
     "DEFINITIONS", "NOT_MEMBER_LABEL", "cutoff", "definitions", "eu_institutions_check",
     "members_without_aid_rows", "cited_source_ids", "shown_outlook", "SHOWN_SINCE", "EU_LABEL",
     "last_twelve_months", "partial_periods", "later_series_ids", "EU_DONOR",
-    "last_reported", "STALE_AFTER_MONTHS",
+    "last_reported", "stale_labels", "STALE_AFTER_MONTHS",
 ]
 
 ROLE_ORDER = ["lead_nation", "ground_forces", "air_maritime", "logistics_training",
@@ -515,6 +515,16 @@ def last_reported(ds: Dataset, day: date | None = None, months: int = STALE_AFTE
     out["stale"] = out["date"] < limit
     out["label"] = [f"last reported {fmt_date(d)}" if s else "" for d, s in zip(out["date"], out["stale"])]
     return out[cols].sort_values(["actor_id", "kind", "topic"]).reset_index(drop=True)
+
+
+def stale_labels(ds: Dataset, day: date | None = None) -> tuple[dict[str, str], dict[tuple[str, str], str]]:
+    """``"last reported <date>"`` for each stale newest role (by actor) and stance (by actor and
+    topic), from :func:`last_reported`; entries that are not stale are absent."""
+    lr = last_reported(ds, day)
+    lr = lr[lr["stale"]]
+    roles = {r.actor_id: r.label for r in lr[lr["kind"] == "role"].itertuples()}
+    stances = {(r.actor_id, r.topic): r.label for r in lr[lr["kind"] == "stance"].itertuples()}
+    return roles, stances
 
 
 def quotes(ds: Dataset, actor_id: str | None = None) -> pd.DataFrame:

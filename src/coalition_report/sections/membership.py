@@ -102,7 +102,11 @@ def chart_membership_map(ds: Dataset, *, colors: Mapping[str, str] | None = None
     shown = pd.concat([status[~status["actor_id"].isin(["UKR", "RUS"])], belligerents], ignore_index=True)
     shown["id"] = shown["iso_numeric"].astype(int).map(lambda n: f"{n:03d}")
     shown["as_reported"] = shown["as_reported"].fillna("–")
-    lookup = shown[["id", "name", "category", "label", "as_reported"]].to_dict("records")
+    stale, _ = an.stale_labels(ds)
+    status = status.assign(label=status["label"] + status["actor_id"].map(stale).fillna("").map(
+        lambda s: f" ({s})" if s else ""))
+    shown["reported"] = shown["actor_id"].map(stale).fillna("")
+    lookup = shown[["id", "name", "category", "label", "as_reported", "reported"]].to_dict("records")
     order = [*an.ROLE_ORDER[:an.ROLE_ORDER.index("political_support") + 1], "no_stated_role",
              *an.ROLE_ORDER[an.ROLE_ORDER.index("political_support") + 1:], "not_member", "ukraine", "russia"]
     present = [c for c in order if c in set(shown["category"])]
@@ -112,13 +116,13 @@ def chart_membership_map(ds: Dataset, *, colors: Mapping[str, str] | None = None
     base = alt.Chart(world).mark_geoshape(fill=INK["land"], stroke="white", strokeWidth=0.5)
     colored = alt.Chart(world).mark_geoshape(stroke="white", strokeWidth=0.5).transform_lookup(
         lookup="id", from_=alt.LookupData(alt.InlineData(values=lookup), "id",
-                                         ["name", "category", "label", "as_reported"])
+                                         ["name", "category", "label", "as_reported", "reported"])
     ).transform_filter("datum.category != null").encode(
         color=alt.Color("label:N", title="Members by role, other states the data names, and the belligerents",
                         scale=color_scale(colors, labels=labels, order=present),
                         legend=alt.Legend(columns=2, orient="bottom", labelLimit=0, titleLimit=0)),
         tooltip=[alt.Tooltip("name:N", title="State"), alt.Tooltip("label:N", title="Status"),
-                 alt.Tooltip("as_reported:N", title="As reported")],
+                 alt.Tooltip("as_reported:N", title="As reported"), alt.Tooltip("reported:N", title="Age")],
     )
     # direct labels for the two belligerents, at a point inside each
     marks = pd.DataFrame({"lon": [31.5, 38.0], "lat": [49.0, 55.5], "text": ["UKRAINE", "RUSSIA"],
@@ -163,8 +167,10 @@ def table_members(ds: Dataset, *, sort_by: tuple[str, ...] = ("role", "name"),
     keys = {"role": m["role"].map({r: i for i, r in enumerate(an.ROLE_ORDER)})}
     m = m.assign(**{f"_k{i}": keys.get(c, m[c]) for i, c in enumerate(sort_by)})
     m = m.sort_values([f"_k{i}" for i in range(len(sort_by))], kind="stable")
+    stale, _ = an.stale_labels(ds)
+    age = m["actor_id"].map(stale)
     out = pd.DataFrame({
-        "State": m["name"], "Role": m["role_label"],
+        "State": m["name"], "Role": m["role_label"] + age.fillna("").map(lambda s: f" ({s})" if s else ""),
         "What it offers (as reported)": m["as_reported"].fillna("") + confidence_flag(m["confidence"].fillna("")),
         "Conditions": m["conditions"].fillna("–"),
         "Reported": date_column(m["date"]), "Source": m["source_id"].fillna("–"),
