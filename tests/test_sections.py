@@ -365,8 +365,8 @@ def test_stale_roles_and_stances_say_last_reported(ds):
     roles, stances = an.stale_labels(ds)
     table = membership.table_members(ds).frame
     m = an.coalition_members(ds).set_index("name")["actor_id"]
-    for name, role in zip(table["State"], table["Role"]):
-        assert ("last reported" in role) == (m[name] in roles), name
+    for name, reported in zip(table["State"], table["Reported"]):
+        assert ("last reported" in reported) == (m[name] in roles), name
     p = an.positions_matrix(ds)
     values = positions.chart_positions(ds).values.frame
     stale = {(r.actor, r.topic_label) for r in p.itertuples() if (r.actor_id, r.topic) in stances}
