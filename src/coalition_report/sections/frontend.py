@@ -47,16 +47,9 @@ def judgement_set(ds: Dataset) -> pd.DataFrame:
     A record counts only if every source it names was published by its own ``written_as_of``
     day and by the brief's date: analyst writing uses nothing published later.
     """
-    j = ds.tables.get("judgements")
-    if j is None or j.empty:
-        return pd.DataFrame(columns=["judgement_id", "written_as_of", "kind", "order"])
-    day = pd.Timestamp(an.cutoff(ds))
-    when = pd.to_datetime(j["written_as_of"])
-    j = j[when <= day]
-    if j.empty:
-        return j
-    newest = pd.to_datetime(j["written_as_of"]).max()
-    out = j[pd.to_datetime(j["written_as_of"]) == newest].copy()
+    out = an.shown_judgements(ds)
+    if out.empty:
+        return out
     out["_kind"] = out["kind"].map({k: i for i, k in enumerate(KINDS)})
     return out.sort_values(["_kind", "key", "order", "judgement_id"], na_position="first").drop(columns="_kind")
 
