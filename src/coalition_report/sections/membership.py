@@ -103,9 +103,9 @@ def chart_membership_map(ds: Dataset, *, colors: Mapping[str, str] | None = None
     shown["id"] = shown["iso_numeric"].astype(int).map(lambda n: f"{n:03d}")
     shown["as_reported"] = shown["as_reported"].fillna("–")
     stale, _ = an.stale_labels(ds)
-    status = status.assign(label=status["label"] + status["actor_id"].map(stale).fillna("").map(
-        lambda s: f" ({s})" if s else ""))
-    shown["reported"] = shown["actor_id"].map(stale).fillna("")
+    status = status.assign(label=status["label"]
+                           + status["actor_id"].map(lambda a: f" ({stale[a]})" if a in stale else ""))
+    shown["reported"] = shown["actor_id"].map(lambda a: stale.get(a, ""))
     lookup = shown[["id", "name", "category", "label", "as_reported", "reported"]].to_dict("records")
     order = [*an.ROLE_ORDER[:an.ROLE_ORDER.index("political_support") + 1], "no_stated_role",
              *an.ROLE_ORDER[an.ROLE_ORDER.index("political_support") + 1:], "not_member", "ukraine", "russia"]
@@ -173,7 +173,7 @@ def table_members(ds: Dataset, *, sort_by: tuple[str, ...] = ("role", "name"),
         "State": m["name"], "Role": m["role_label"],
         "What it offers (as reported)": m["as_reported"].fillna("") + confidence_flag(m["confidence"].fillna("")),
         "Conditions": m["conditions"].fillna("–"),
-        "Reported": age.fillna(date_column(m["date"])), "Source": m["source_id"].fillna("–"),
+        "Reported": age.astype(object).where(age.notna(), date_column(m["date"])), "Source": m["source_id"].fillna("–"),
     })
     return Table(out, caption=f"{caption} ({len(out)} states)",
                  source_note=source_note(ds, top_sources(m["source_id"]),
