@@ -179,7 +179,7 @@ def test_member_role_and_stance_counts_agree(built):
     m = re.search(r"On the reassurance force, the newest stances of the (\d+) actors tracked are: (.*?)\.", text)
     assert m
     said = {s: int(n) for s, n in re.findall(r"(support|conditional|neutral|oppose) (\d+)", m.group(2))}
-    pos_fig = next(f for f in soup.select("figure.chart") if f["aria-label"].startswith("Matrix of") and " actors by " in f["aria-label"])
+    pos_fig = next(f for f in soup.select("figure.chart") if re.match(r"Matrix of \d+ actors by", f["aria-label"]))  # not the force-pledge matrix
     spec = json.loads(BeautifulSoup(built["html"], "html.parser").find(
         "script", id=f"{pos_fig['id']}-spec").string)
     cells = [v for d in spec.get("datasets", {}).values() for v in d if v.get("topic") == "coalition_force"]

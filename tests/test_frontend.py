@@ -185,6 +185,32 @@ def test_claim_placeholder_prints_the_recorded_value(shipped):
     assert text.replace(",", "") == str(int(float(row["value"]))) and ids == [row["source_id"]]
 
 
+def test_force_estimate_range_is_the_extremes_of_the_estimates_table(shipped):
+    rows = _rows("force_estimates.csv")
+    low, _ = facts.resolve("{force_estimate_low}", shipped, record="r")
+    high, ids = facts.resolve("{force_estimate_high}", shipped, record="r")
+    assert int(low.replace(",", "")) == min(int(r["troops_low"]) for r in rows)
+    assert int(high.replace(",", "")) == max(int(r["troops_high"]) for r in rows)
+    top = max(rows, key=lambda r: int(r["troops_high"]))
+    assert top["source_id"] in ids
+    states = {r["actor_id"] for r in _rows("force_pledges.csv")}
+    assert facts.resolve("{pledging_states}", shipped, record="r")[0] == str(len(states))
+
+
+def test_poll_shares_by_id_and_by_country(shipped):
+    polls = [r for r in _rows("polls.csv") if r["topic"] == "troops" and r["support_pct"]]
+    row = polls[0]
+    text, ids = facts.resolve(f"{{poll_support:{row['poll_id']}}}", shipped, record="r")
+    assert float(text.rstrip("%")) == float(row["support_pct"]) and ids == [row["source_id"]]
+    deu = max((r for r in polls if r["actor_id"] == "DEU"), key=lambda r: (r["date"], r["poll_id"]))
+    assert facts.resolve("{poll_support:DEU}", shipped, record="r")[0] == f"{float(deu['support_pct']):g}%"
+    with pytest.raises(facts.PlaceholderError, match="gives no such share"):
+        blank = next(r for r in _rows("polls.csv") if not r["oppose_pct"])
+        facts.resolve(f"{{poll_oppose:{blank['poll_id']}}}", shipped, record="r")
+    with pytest.raises(facts.PlaceholderError, match="no published estimates"):
+        facts.resolve("{force_estimate_low}", cut_to(shipped, "2025-03-20"), record="r")
+
+
 def test_an_unknown_placeholder_in_the_data_fails_the_section_naming_the_row(shipped):
     j = shipped.tables["judgements"].copy()
     j.loc[j.index[-1], "text"] = "An {unknown_fact} here."

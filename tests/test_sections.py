@@ -76,6 +76,7 @@ CALLS = {
     "methods.definitions": methods.definitions,
     "outlook.outlook": outlook.outlook,
     "methods.table_coverage": methods.table_coverage,
+    "methods.table_sourcing": methods.table_sourcing,
     "methods.kiel_method_note": methods.kiel_method_note,
     "methods.table_fx": methods.table_fx,
     "methods.build_info": methods.build_info,
@@ -330,3 +331,44 @@ def test_section_functions_work_on_the_first_days(shipped, name, as_of):
     from coalition_report.data import cut_to
     obj = CALLS[name](cut_to(shipped, as_of))
     assert obj._repr_mimebundle_()[MIME_FIGURE]
+
+
+def test_sourcing_table_counts_the_references_by_tier(ds):
+    """Methods' sourcing mix adds up to the tiered sources of the references list, and its weak-only
+    share is a share of the rows the brief shows."""
+    from coalition_report import analysis as an
+    from coalition_report.sourcing import sourcing_mix
+
+    cited = an.cited_source_ids(ds)
+    tiers = ds.sources.set_index("source_id")["tier"]
+    mix = sourcing_mix(ds)
+    assert mix["tiers"]["sources"].sum() == tiers[tiers.index.isin(cited)].notna().sum()
+    assert 0 <= mix["weak_only"] <= mix["rows"] and mix["rows"] > 0
+    frame = methods.table_sourcing(ds).frame
+    assert list(frame["Sources cited"]) == list(mix["tiers"]["sources"])
+
+
+def test_references_show_each_sources_tier(ds):
+    refs = methods.references(ds).rows
+    src = ds.sources.set_index("source_id")
+    for r in refs:
+        tier = src.at[r["source_id"], "tier"]
+        if isinstance(tier, str) and tier:
+            assert "Tier: " in r.get("note", ""), r["source_id"]
+        if tier == "copy" and isinstance(src.at[r["source_id"], "original_publisher"], str):
+            assert f"copy of {src.at[r['source_id'], 'original_publisher']}" in r["note"]
+
+
+def test_stale_roles_and_stances_say_last_reported(ds):
+    from coalition_report import analysis as an
+
+    roles, stances = an.stale_labels(ds)
+    table = membership.table_members(ds).frame
+    m = an.coalition_members(ds).set_index("name")["actor_id"]
+    for name, reported in zip(table["State"], table["Reported"]):
+        assert ("last reported" in reported) == (m[name] in roles), name
+    p = an.positions_matrix(ds)
+    values = positions.chart_positions(ds).values.frame
+    stale = {(r.actor, r.topic_label) for r in p.itertuples() if (r.actor_id, r.topic) in stances}
+    for actor, topic, stance in zip(values["Actor"], values["Topic"], values["Stance"]):
+        assert ("last reported" in stance) == ((actor, topic) in stale), (actor, topic)

@@ -38,7 +38,7 @@ __all__ = [
     "DEFINITIONS", "NOT_MEMBER_LABEL", "cutoff", "definitions", "eu_institutions_check",
     "members_without_aid_rows", "cited_source_ids", "shown_outlook", "shown_judgements", "SHOWN_SINCE", "EU_LABEL",
     "last_twelve_months", "partial_periods", "later_series_ids", "EU_DONOR",
-    "last_reported", "STALE_AFTER_MONTHS",
+    "last_reported", "stale_labels", "STALE_AFTER_MONTHS",
 ]
 
 ROLE_ORDER = ["lead_nation", "ground_forces", "air_maritime", "logistics_training",
@@ -517,6 +517,16 @@ def last_reported(ds: Dataset, day: date | None = None, months: int = STALE_AFTE
     return out[cols].sort_values(["actor_id", "kind", "topic"]).reset_index(drop=True)
 
 
+def stale_labels(ds: Dataset, day: date | None = None) -> tuple[dict[str, str], dict[tuple[str, str], str]]:
+    """``"last reported <date>"`` for each stale newest role (by actor) and stance (by actor and
+    topic), from :func:`last_reported`; entries that are not stale are absent."""
+    lr = last_reported(ds, day)
+    lr = lr[lr["stale"]]
+    roles = {r.actor_id: r.label for r in lr[lr["kind"] == "role"].itertuples()}
+    stances = {(r.actor_id, r.topic): r.label for r in lr[lr["kind"] == "stance"].itertuples()}
+    return roles, stances
+
+
 def quotes(ds: Dataset, actor_id: str | None = None) -> pd.DataFrame:
     """Dated exact quotes (positions with a quote), newest first."""
     p = ds.positions[ds.positions["quote"].notna()]
@@ -571,20 +581,8 @@ def headline_figures(ds: Dataset, currency: str = "EUR") -> dict[str, object]:
 
 #: Tables whose rows the brief shows only in part; every other table's rows are all shown, so all
 #: their sources are cited (a new table is cited in full until a rule is added here).
-_PARTLY_SHOWN = {"contributions", "events", "aid_announcements", "claims", "outlook", "judgements", "actors",
-                 "fx_rates", "sources"}
-
-
-def shown_judgements(ds: Dataset) -> pd.DataFrame:
-    """The front end's records the brief shows: the newest set written on or before the cut-off."""
-    j = ds.tables.get("judgements")
-    if j is None or j.empty:
-        return pd.DataFrame(columns=["judgement_id", "written_as_of", "kind", "order", "source_id"])
-    when = pd.to_datetime(j["written_as_of"])
-    j = j[when <= pd.Timestamp(cutoff(ds))]
-    if j.empty:
-        return j
-    return j[pd.to_datetime(j["written_as_of"]) == pd.to_datetime(j["written_as_of"]).max()]
+_PARTLY_SHOWN = {"contributions", "positions", "events", "aid_announcements", "claims", "outlook", "judgements",
+                 "actors", "fx_rates", "sources"}
 
 
 def shown_outlook(ds: Dataset) -> pd.DataFrame:
@@ -593,6 +591,19 @@ def shown_outlook(ds: Dataset) -> pd.DataFrame:
     if o is None or o.empty:
         return pd.DataFrame(columns=["outlook_id", "date", "source_id"])
     return o[o["date"] == o["date"].max()].sort_values(["order", "outlook_id"]).reset_index(drop=True)
+
+
+def shown_judgements(ds: Dataset) -> pd.DataFrame:
+    """The front end's records the brief shows: the newest set written on or before the cut-off
+    (empty when none); ``sections.frontend.judgement_set`` orders them for print."""
+    j = ds.tables.get("judgements")
+    if j is None or j.empty:
+        return pd.DataFrame(columns=["judgement_id", "written_as_of", "kind", "order", "source_id"])
+    when = pd.to_datetime(j["written_as_of"])
+    j = j[when <= pd.Timestamp(cutoff(ds))]
+    if j.empty:
+        return j
+    return j[pd.to_datetime(j["written_as_of"]) == pd.to_datetime(j["written_as_of"]).max()].copy()
 
 
 def _split_ids(values) -> set[str]:
@@ -614,7 +625,7 @@ def cited_source_ids(ds: Dataset, actor_id: str | None = None, *, currency: str 
 
     This one set is the references list and every "sources cited" count. The brief shows: every
     state on the map with its newest role (:func:`map_status`), every meeting and attendance row,
-    the newest stance per actor and topic and every quoted position, events and announcements dated
+    the newest stance per actor and topic and every dated statement, events and announcements dated
     from ``since``, the founding article's facts, the outlook shown (:func:`shown_outlook`), Kiel's
     release, the GDP figures and exchange rates used (:func:`rates_used`), and every row of any other
     table. For a country profile (``actor_id``) it is every row about that state.
@@ -629,7 +640,8 @@ def cited_source_ids(ds: Dataset, actor_id: str | None = None, *, currency: str 
             for col in _source_cols(df):
                 ids |= _split_ids(df[col])
     ids |= _split_ids(map_status(ds)["source_id"])
-    ids |= _split_ids(positions_matrix(ds)["source_id"]) | _split_ids(quotes(ds)["source_id"])
+    # the annex lists every dated statement (sections.statements), quoted or not
+    ids |= _split_ids(positions_matrix(ds)["source_id"]) | _split_ids(ds.positions["source_id"])
     start = pd.Timestamp(since) if since else None
     for name in ("events", "aid_announcements"):
         df = ds.table(name)
@@ -638,9 +650,12 @@ def cited_source_ids(ds: Dataset, actor_id: str | None = None, *, currency: str 
         for col in _source_cols(df):
             ids |= _split_ids(df[col])
     ids |= _split_ids(ds.claims.loc[ds.claims["source_id"] == "article", "source_id"])
-    for o in (shown_outlook(ds), shown_judgements(ds)):
-        for col in _source_cols(o):
-            ids |= _split_ids(o[col])
+    o = shown_outlook(ds)
+    for col in _source_cols(o):
+        ids |= _split_ids(o[col])
+    jset = shown_judgements(ds)  # only the newest set is printed (its facts' sources are Kiel, GDP and
+    for col in _source_cols(jset):  # evidence tables, all listed above)
+        ids |= _split_ids(jset[col])
     gdp = aid_share_of_gdp(ds)
     if len(gdp) and "gdp_source_id" in ds.actors:
         ids |= _split_ids(ds.actors.loc[ds.actors["actor_id"].isin(gdp["donor_id"]), "gdp_source_id"])

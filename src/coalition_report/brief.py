@@ -29,7 +29,8 @@ from .sections.article import article_claims
 from .sections.changes import changes
 from .sections.membership import (chart_attendance, chart_membership_map, chart_participation, table_meetings,
                                   table_members)
-from .sections.methods import build_info, definitions, kiel_method_note, references, table_coverage, table_fx
+from .sections.methods import (build_info, definitions, kiel_method_note, references, table_coverage, table_fx,
+                               table_sourcing)
 from .sections.frontend import confidence_scale, front_end
 from .sections.outlook import outlook
 from .sections.statements import statements
@@ -59,7 +60,7 @@ __all__ = [
     # 3 positions
     "chart_positions", "table_quotes", "statements", "chart_timeline", "table_events", "table_positions",
     # 4 article, 5 outlook, 6 methods
-    "article_claims", "outlook", "definitions", "confidence_scale", "table_coverage", "kiel_method_note", "table_fx",
+    "article_claims", "outlook", "definitions", "confidence_scale", "table_coverage", "table_sourcing", "kiel_method_note", "table_fx",
     "build_info", "references",
     # annex: the values behind every chart shown so far
     "chart_values",

@@ -153,6 +153,8 @@ DEFAULT_KIEL_SOURCE = {
     "publisher": "Kiel Institute for the World Economy",
     "url": "https://www.kielinstitut.de/",
     "kind": "dataset",
+    # a research institute's own dataset, published by it: an outlet of record (CURATION.md, Source tiers)
+    "tier": "record",
     "licence": "Kiel Institute terms of use; cite the Kiel Institute whenever these numbers are shown",
 }
 

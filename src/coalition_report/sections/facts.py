@@ -161,6 +161,63 @@ def _last_meeting(ds: Dataset, cur: str, arg: str | None) -> str:
     return fmt_date(d)
 
 
+def _table(ds: Dataset, name: str, what: str) -> pd.DataFrame:
+    df = ds.tables.get(name)
+    if df is None or df.empty:
+        raise _Unavailable(f"no {what} known at this date")
+    return df
+
+
+def _pledging_states(ds: Dataset, cur: str, arg: str | None) -> str:
+    return str(_table(ds, "force_pledges", "force pledges")["actor_id"].nunique())
+
+
+def _estimate(bound: str) -> Callable[[Dataset, str, str | None], str]:
+    def value(ds: Dataset, cur: str, arg: str | None) -> str:
+        e = _table(ds, "force_estimates", "published estimates of the force needed")
+        v = e["troops_low"].min() if bound == "low" else e["troops_high"].max()
+        return f"{int(v):,}"
+    return value
+
+
+def _estimate_sources(ds: Dataset, arg: str | None) -> list[str]:
+    e = ds.tables.get("force_estimates")
+    if e is None or e.empty:
+        return []
+    ends = e[(e["troops_low"] == e["troops_low"].min()) | (e["troops_high"] == e["troops_high"].max())]
+    return list(dict.fromkeys(ends["source_id"].dropna()))
+
+
+def _poll_row(ds: Dataset, arg: str | None, col: str) -> pd.Series:
+    """Poll ``arg`` (its id), or for a country code the newest poll on sending troops there that
+    gives the share in ``col``."""
+    p = _table(ds, "polls", "polls")
+    if arg and len(arg) == 3 and arg.isupper():
+        p = p[(p["actor_id"] == arg) & (p["topic"] == "troops") & p[col].notna()].sort_values(["date", "poll_id"])
+        if p.empty:
+            raise _Unavailable(f"no poll on sending troops in {arg} gives that share at this date")
+        return p.iloc[-1]
+    p = p[p["poll_id"] == arg]
+    if p.empty:
+        raise _Unavailable(f"no poll {arg!r} known at this date")
+    if pd.isna(p.iloc[0][col]):
+        raise _Unavailable(f"poll {arg!r} gives no such share")
+    return p.iloc[0]
+
+
+def _poll_share(col: str) -> Callable[[Dataset, str, str | None], str]:
+    return lambda ds, cur, arg: f"{float(_poll_row(ds, arg, col)[col]):g}%"
+
+
+def _poll_sources(col: str) -> Callable[[Dataset, str | None], list[str]]:
+    def sources(ds: Dataset, arg: str | None) -> list[str]:
+        try:
+            return [str(_poll_row(ds, arg, col)["source_id"])]
+        except _Unavailable:
+            return []
+    return sources
+
+
 #: Every fact analyst text may cite: ``{name}`` or ``{name:argument}``.
 FACTS: dict[str, Fact] = {
     "members": Fact("states in the coalition (named at a meeting and not left)", _headline("members")),
@@ -184,6 +241,19 @@ FACTS: dict[str, Fact] = {
     "gdp_ranked": Fact("number of donors ranked by aid as a share of GDP",
                        lambda ds, cur, arg: str(len(_gdp_table(ds))), _gdp_sources),
     "claim": Fact("the figure of reported fact ARG (its claim id)", _claim, _claim_sources, True),
+    # a count over the pledges table, like {members}: each pledge's source is in the annex table
+    "pledging_states": Fact("states that have said what they would contribute to the force", _pledging_states),
+    "force_estimate_low": Fact("the smallest published estimate of the troops a force would need",
+                               _estimate("low"), _estimate_sources),
+    "force_estimate_high": Fact("the largest published estimate of the troops a force would need",
+                                _estimate("high"), _estimate_sources),
+    "force_estimates": Fact("number of published estimates of the force needed",
+                            lambda ds, cur, arg: str(len(_table(ds, "force_estimates", "published estimates"))),
+                            _estimate_sources),
+    "poll_support": Fact("share for, in poll ARG (its id) or in the newest poll on sending troops in country ARG "
+                         "(ISO code)", _poll_share("support_pct"), _poll_sources("support_pct"), True),
+    "poll_oppose": Fact("share against, in poll ARG (its id) or in the newest poll on sending troops in country "
+                        "ARG (ISO code)", _poll_share("oppose_pct"), _poll_sources("oppose_pct"), True),
 }
 
 

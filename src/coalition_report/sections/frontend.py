@@ -47,7 +47,7 @@ def judgement_set(ds: Dataset) -> pd.DataFrame:
     A record counts only if every source it names was published by its own ``written_as_of``
     day and by the brief's date: analyst writing uses nothing published later.
     """
-    out = an.shown_judgements(ds).copy()
+    out = an.shown_judgements(ds)
     if out.empty:
         return out
     out["_kind"] = out["kind"].map({k: i for i, k in enumerate(KINDS)})

@@ -102,7 +102,11 @@ def chart_membership_map(ds: Dataset, *, colors: Mapping[str, str] | None = None
     shown = pd.concat([status[~status["actor_id"].isin(["UKR", "RUS"])], belligerents], ignore_index=True)
     shown["id"] = shown["iso_numeric"].astype(int).map(lambda n: f"{n:03d}")
     shown["as_reported"] = shown["as_reported"].fillna("–")
-    lookup = shown[["id", "name", "category", "label", "as_reported"]].to_dict("records")
+    stale, _ = an.stale_labels(ds)
+    status = status.assign(label=status["label"]
+                           + status["actor_id"].map(lambda a: f" ({stale[a]})" if a in stale else ""))
+    shown["reported"] = shown["actor_id"].map(lambda a: stale.get(a, ""))
+    lookup = shown[["id", "name", "category", "label", "as_reported", "reported"]].to_dict("records")
     order = [*an.ROLE_ORDER[:an.ROLE_ORDER.index("political_support") + 1], "no_stated_role",
              *an.ROLE_ORDER[an.ROLE_ORDER.index("political_support") + 1:], "not_member", "ukraine", "russia"]
     present = [c for c in order if c in set(shown["category"])]
@@ -112,13 +116,13 @@ def chart_membership_map(ds: Dataset, *, colors: Mapping[str, str] | None = None
     base = alt.Chart(world).mark_geoshape(fill=INK["land"], stroke="white", strokeWidth=0.5)
     colored = alt.Chart(world).mark_geoshape(stroke="white", strokeWidth=0.5).transform_lookup(
         lookup="id", from_=alt.LookupData(alt.InlineData(values=lookup), "id",
-                                         ["name", "category", "label", "as_reported"])
+                                         ["name", "category", "label", "as_reported", "reported"])
     ).transform_filter("datum.category != null").encode(
         color=alt.Color("label:N", title="Members by role, other states the data names, and the belligerents",
                         scale=color_scale(colors, labels=labels, order=present),
-                        legend=alt.Legend(columns=2, orient="bottom", labelLimit=0, titleLimit=0)),
+                        legend=alt.Legend(columns=3, orient="bottom", labelLimit=0, titleLimit=0)),
         tooltip=[alt.Tooltip("name:N", title="State"), alt.Tooltip("label:N", title="Status"),
-                 alt.Tooltip("as_reported:N", title="As reported")],
+                 alt.Tooltip("as_reported:N", title="As reported"), alt.Tooltip("reported:N", title="Age")],
     )
     # direct labels for the two belligerents, at a point inside each
     marks = pd.DataFrame({"lon": [31.5, 38.0], "lat": [49.0, 55.5], "text": ["UKRAINE", "RUSSIA"],
@@ -126,7 +130,7 @@ def chart_membership_map(ds: Dataset, *, colors: Mapping[str, str] | None = None
     names = alt.Chart(marks).mark_text(fontSize=10, fontWeight="bold").encode(
         longitude="lon:Q", latitude="lat:Q", text="text:N", color=alt.Color("colour:N", scale=None))
     proj = alt.Projection(type="conicConformal", center=[15, 52], rotate=[-15, 0], parallels=[40, 65],
-                          scale=600, translate=[WIDTH / 2, 230])
+                          scale=540, translate=[WIDTH / 2, 175])
     members = status[~status["category"].isin(["not_member"])]
     outside = members[~members["actor_id"].isin(EUROPE_VIEW)].sort_values("name")
     sub = [f"{len(an.coalition_members(ds))} members by newest reported role, as of {fmt_date(an.cutoff(ds))}"]
@@ -134,7 +138,7 @@ def chart_membership_map(ds: Dataset, *, colors: Mapping[str, str] | None = None
         sub.append("Members outside the map: " + "; ".join(
             f"{r.name} ({labels[r.category].lower()})" for r in outside.itertuples()))
     chart = (base + colored + names).project(**proj.to_dict()).properties(
-        width=WIDTH, height=440, title=chart_title(title or map_finding(ds), subtitle=sub))
+        width=WIDTH, height=330, title=chart_title(title or map_finding(ds), subtitle=sub))
     counts = status["category"].value_counts()
     alt_text = (f"Map of Europe colouring {len(members)} coalition members by their newest reported role, "
                 f"{int(counts.get('not_member', 0))} other states named in the data in grey, Ukraine and Russia. "
@@ -163,15 +167,18 @@ def table_members(ds: Dataset, *, sort_by: tuple[str, ...] = ("role", "name"),
     keys = {"role": m["role"].map({r: i for i, r in enumerate(an.ROLE_ORDER)})}
     m = m.assign(**{f"_k{i}": keys.get(c, m[c]) for i, c in enumerate(sort_by)})
     m = m.sort_values([f"_k{i}" for i in range(len(sort_by))], kind="stable")
+    stale, _ = an.stale_labels(ds)
+    age = m["actor_id"].map(stale)
     out = pd.DataFrame({
         "State": m["name"], "Role": m["role_label"],
         "What it offers (as reported)": m["as_reported"].fillna("") + confidence_flag(m["confidence"].fillna("")),
         "Conditions": m["conditions"].fillna("–"),
-        "Reported": date_column(m["date"]), "Source": m["source_id"].fillna("–"),
+        "Reported": age.astype(object).where(age.notna(), date_column(m["date"])), "Source": m["source_id"].fillna("–"),
     })
     return Table(out, caption=f"{caption} ({len(out)} states)",
                  source_note=source_note(ds, top_sources(m["source_id"]),
-                                         "Source ids resolve in the Sources section"))
+                                         "Source ids resolve in the Sources section; \"last reported\" marks a "
+                                         "role reported more than six months before the brief's date"))
 
 
 def _meeting_label(p: pd.DataFrame) -> pd.Series:
@@ -214,7 +221,7 @@ def chart_participation(ds: Dataset, *, title: str | None = None) -> Figure:
                  alt.Tooltip("participation_as_reported:N", title="As reported")])
     counts = alt.Chart(p).mark_text(align="left", dx=3, fontSize=10, color=INK["text"]).encode(
         y=y, x="named_states:Q", text="named_states:Q")
-    chart = (bars + counts).properties(width=WIDTH - 340, height=alt.Step(16), title=chart_title(
+    chart = (bars + counts).properties(width=WIDTH - 340, height=alt.Step(13), title=chart_title(
         title or participation_finding(ds),
         subtitle="States a source names as present at each meeting, oldest first; sources often report a larger "
                  "total without naming everyone (see the meetings table)"))
@@ -288,7 +295,7 @@ def chart_attendance(ds: Dataset, *, level: str | None = "leaders", colors: Mapp
                         scale=color_scale(colors, labels={k: k.capitalize() for k in colors},
                                           order=[k for k in colors if k in set(am["status"])] or list(colors))),
         tooltip=["name:N", "meeting:N", "status_label:N"],
-    ).properties(width=max(14 * len(meetings), 120), height=alt.Step(11),
+    ).properties(width=max(14 * len(meetings), 120), height=alt.Step(9),
                  title=chart_title(title or attendance_finding(ds, level),
                                    subtitle="Only states named by a source are shown; an empty cell means not "
                                             "named, not absent", width=WIDTH - 120))

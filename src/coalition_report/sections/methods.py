@@ -14,9 +14,10 @@ from ..data import Dataset
 from ..display import Markdown, References, Table, bullets, strong
 from ..fmt import date_column, fmt_date, fmt_money
 from ..hashing import hash_directory
+from ..sourcing import sourcing_mix, tier_label
 from ..totals import check_totals
 
-__all__ = ["definitions", "table_coverage", "kiel_method_note", "table_fx", "build_info", "references"]
+__all__ = ["definitions", "table_coverage", "table_sourcing", "kiel_method_note", "table_fx", "build_info", "references"]
 
 
 #: A code identifier in parentheses, e.g. "(coalition_members)": how the code names a rule,
@@ -60,6 +61,22 @@ def table_coverage(ds: Dataset, *, caption: str = "Data coverage after the as-of
                         "Last date": c["last_date"].astype(str).replace("None", "–"),
                         "Undated rows": c["undated_rows"], "Distinct sources": c["sources"]})
     return Table(out, caption=caption, source_note="Source: this brief's data package.")
+
+
+def table_sourcing(ds: Dataset, *, caption: str = "Sourcing mix: the sources this brief cites, by tier") -> Table:
+    """How many cited sources are of each tier, and how many cited rows rest only on weak ones."""
+    mix = sourcing_mix(ds)
+    t = mix["tiers"]
+    total = int(t["sources"].sum()) if len(t) else 0
+    out = pd.DataFrame({"Tier": [x[0].upper() + x[1:] for x in t.get("label", [])],
+                        "Sources cited": t.get("sources", []),
+                        "Share": [f"{100 * v / total:.0f}%" for v in t.get("sources", [])]})
+    note = (f"Source: this brief's Sources, each with its tier. Of the {mix['rows']:,} records shown that cite a source (meetings, attendance, roles, positions, "
+            f"events, reported facts, aid announcements), {mix['weak_only']:,} "
+            f"({100 * mix['weak_share']:.1f}%) rest only on weak sources: copies, state media or aggregators. "
+            "Official documents and wire services or outlets of record come first; a copy is cited only where "
+            "the original cannot be had, and names it.")
+    return Table(out, caption=caption, source_note=note)
 
 
 def kiel_method_note(ds: Dataset) -> Markdown:
@@ -139,9 +156,19 @@ def references(ds: Dataset, actor_id: str | None = None) -> References:
             for r in s[["source_id", "publisher", "title", "url", "local_path", "published"]].to_dict("records")]
     known = source_dates(s)
     day = pd.Timestamp(an.cutoff(ds))
+    names = ds.actors.set_index("actor_id")["name"].to_dict()
+    full = s.set_index("source_id")
     for r in rows:
+        notes = []
+        src = full.loc[r["source_id"]].to_dict()
+        label = tier_label(src, names)
+        if label:
+            orig = str(src.get("original_url") or "").strip() if pd.notna(src.get("original_url")) else ""
+            notes.append(f"Tier: {label}" + (f" (original: {orig})" if label.startswith("copy") and orig else ""))
         if pd.notna(known.get(r["source_id"])) and known[r["source_id"]] > day:
             # a series compiled later (Kiel release, ECB rates file): only its earlier values are used
-            r["note"] = (f"A compilation published after {fmt_date(an.cutoff(ds))}: only the values it dates "
+            notes.append(f"A compilation published after {fmt_date(an.cutoff(ds))}: only the values it dates "
                          "on or before that day are used")
+        if notes:
+            r["note"] = ". ".join(notes)
     return References(rows, f"Sources cited ({len(rows)}); ids in brackets are the ones used in source notes and tables")

@@ -17,7 +17,7 @@ from .. import analysis as an
 from ..cite import confidence_flag, source_note, top_sources
 from ..data import Dataset
 from ..display import Figure, Table
-from ..fmt import date_column, fmt_date
+from ..fmt import fmt_date
 from ..style import WIDTH, color_scale, palette
 
 __all__ = ["chart_polls", "table_polls", "poll_rows"]
@@ -129,11 +129,23 @@ def table_polls(ds: Dataset, topic: str | None = None, *, country: str | None = 
     def pct(v):
         return "–" if pd.isna(v) else f"{v:.0f}%"
 
-    out = pd.DataFrame({"Published": date_column(p["date"]), "Country": p["country"], "Pollster": p["pollster"],
-                        "For": p["commissioned_by"].fillna("–"), "Fieldwork": p["when"],
-                        "Sample": p["sample_size"].map(lambda v: "–" if pd.isna(v) else f"{int(v):,}"),
-                        "Question": p["question"], "Support": p["support_pct"].map(pct),
-                        "Oppose": p["oppose_pct"].map(pct), "Don't know": p["dont_know_pct"].map(pct),
-                        "Note": p["note"].fillna(""),
+    # one column per thing a reader compares (who, what was asked, the shares): twelve columns did
+    # not fit the A4 text width and pushed the sources off the page
+    def poll(r) -> str:
+        who = f"{r['country']}: {r['pollster']}"
+        if isinstance(r["commissioned_by"], str) and r["commissioned_by"]:
+            who += f" for {r['commissioned_by']}"
+        n = "" if pd.isna(r["sample_size"]) else f", n = {int(r['sample_size']):,}"
+        field = "" if r["when"].startswith("published") else f"; fieldwork {r['when']}"
+        return f"{who}{field}{n}; published {fmt_date(r['date'])}"
+
+    def shares(r) -> str:
+        return f"{pct(r['support_pct'])} / {pct(r['oppose_pct'])} / {pct(r['dont_know_pct'])}"
+
+    recs = p.to_dict("records")
+    out = pd.DataFrame({"Poll": [poll(r) for r in recs],
+                        "Question": [q + (f" ({n})" if isinstance(n, str) and n else "")
+                                     for q, n in zip(p["question"], p["note"])],
+                        "For / against / don't know": [shares(r) for r in recs],
                         "Source": p["source_id"] + confidence_flag(p["confidence"])})
     return Table(out, caption=caption, source_note=source_note(ds, top_sources(p["source_id"], 8)))

@@ -85,7 +85,10 @@ def chart_positions(ds: Dataset, actors: list[str] | None = None, *, colors: Map
     alt_text = (f"Matrix of {p['actor'].nunique()} actors by {p['topic'].nunique()} topics, each cell naming the "
                 f"stance. Opposed on at least one topic: {', '.join(opp) or 'none'}.")
     v = p.assign(_o=p["actor"].map({a: i for i, a in enumerate(order)})).sort_values(["_o", "topic"])
-    values = Table(pd.DataFrame({"Actor": v["actor"], "Topic": v["topic_label"], "Stance": v["stance_label"],
+    _, stale = an.stale_labels(ds)
+    age = pd.Series([stale.get((a, t), "") for a, t in zip(v["actor_id"], v["topic"])], index=v.index)
+    values = Table(pd.DataFrame({"Actor": v["actor"], "Topic": v["topic_label"],
+                                 "Stance": v["stance_label"] + age.map(lambda s: f" ({s})" if s else ""),
                                  "Date": date_column(v["date"]),
                                  "Source": v["source_id"] + confidence_flag(v["confidence"])}),
                    caption="Values: the newest stance per actor and topic", source_note=None)

@@ -46,7 +46,9 @@ def profile_summary(ds: Dataset, country: str, currency: str = "EUR") -> Markdow
     roles = an.current_roles(ds).set_index("actor_id")
     if country in roles.index:
         r = roles.loc[country]
-        lines.append([strong("Role and offer: "), f"{r['role_label']}. In the words reported on "
+        stale_role, _ = an.stale_labels(ds)
+        age = f" ({stale_role[country]})" if country in stale_role else ""
+        lines.append([strong("Role and offer: "), f"{r['role_label']}{age}. In the words reported on "
                       f"{fmt_date(r['date'])}: \u201c{r['as_reported']}\u201d [{r['source_id']}]."])
         cond = r["conditions"] if isinstance(r["conditions"], str) and r["conditions"] else ""
         lines.append([strong("Conditions and approvals it has named: "), (cond + ".") if cond else
@@ -81,8 +83,10 @@ def profile_summary(ds: Dataset, country: str, currency: str = "EUR") -> Markdow
         lines.append([strong("Aid to Ukraine: "), text + "."])
     else:
         lines.append([strong("Aid to Ukraine: "), f"{name} is not a donor in the Kiel tracker's data."])
+    _, stale_stance = an.stale_labels(ds)
     for r in an.positions_matrix(ds, [country]).itertuples():
-        lines.append([strong(f"{r.topic_label}: "), f"{r.stance} ({fmt_date(r.date)}) [{r.source_id}]."])
+        when = stale_stance.get((country, r.topic)) or fmt_date(r.date)
+        lines.append([strong(f"{r.topic_label}: "), f"{r.stance} ({when}) [{r.source_id}]."])
     return bullets(lines)
 
 
