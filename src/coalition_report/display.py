@@ -26,6 +26,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
+from .dates import format_date
 from .textsafe import escape_markdown, strip_control
 
 __all__ = ["Figure", "Table", "ReportMeta", "Markdown", "KeyFigures", "References", "bullets", "strong",
@@ -514,20 +515,6 @@ class ReportMeta:
         return {MIME_META: self.payload(),
                 "text/html": f'<p class="dateline">{head}{_esc(line)}</p>',
                 "text/plain": " | ".join(x for x in (self.title, line) if x)}
-
-
-_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
-           "September", "October", "November", "December")
-
-
-def format_date(value: str | None) -> str:
-    """``"2025-06-30"`` -> ``"30 June 2025"`` (locale-independent); other text unchanged."""
-    if not value:
-        return ""
-    m = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})", str(value))
-    if not m or not 1 <= int(m.group(2)) <= 12:
-        return str(value)
-    return f"{int(m.group(3))} {_MONTHS[int(m.group(2)) - 1]} {m.group(1)}"
 
 
 # --------------------------------------------------------------------------------------------

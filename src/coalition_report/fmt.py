@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .display import format_date
+from .dates import format_date
 
 __all__ = ["fmt_money", "fmt_date", "fmt_pct", "fmt_int", "date_column", "quoted"]
 
