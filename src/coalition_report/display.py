@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 from .dates import format_date
+from .notebook_css import NOTEBOOK_CSS, notebook_html
 from .textsafe import escape_markdown, strip_control
 
 __all__ = ["Figure", "Table", "ReportMeta", "Markdown", "KeyFigures", "References", "bullets", "strong",
@@ -410,7 +411,7 @@ class Table:
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
         payload = self.payload()
-        return {"text/html": _notebook_html(payload["html"]), MIME_FIGURE: payload,
+        return {"text/html": notebook_html(payload["html"]), MIME_FIGURE: payload,
                 "text/plain": f"<Table {self.caption or ''}: {len(_frame_of(self.frame))} rows>"}
 
 
@@ -652,32 +653,8 @@ def _require_text(value: Any, cls: str, name: str, optional: bool = False) -> No
 # --------------------------------------------------------------------------------------------
 #: House look inside JupyterLab / VS Code (the exports have their own stylesheets and take the
 #: clean markup from the payload). Scoped to ``.cr-nb`` so it never leaks into other outputs.
-NOTEBOOK_CSS = """
-.cr-nb { font-family: 'DejaVu Sans', system-ui, sans-serif; }
-.cr-nb .key-figures { display: grid; grid-template-columns: repeat(auto-fill, minmax(12rem, 1fr)); gap: .6rem; }
-.cr-nb .kf { border-top: 3px solid #0072B2; background: #f3f6f9; padding: .5rem .7rem .6rem; }
-.cr-nb .kf-value { font-size: 1.35rem; font-weight: 700; color: #0072B2; line-height: 1.2; }
-.cr-nb .kf-label { font-size: .85rem; margin-top: .2rem; }
-.cr-nb .kf-src { font-size: .72rem; color: #666; margin-top: .25rem; }
-.cr-nb table { border-collapse: collapse; font-size: .85rem; }
-.cr-nb caption { caption-side: top; text-align: left; font-weight: 700; padding: .3rem 0; }
-.cr-nb th, .cr-nb td { border: none; border-bottom: 1px solid #e3e3e3; padding: .25rem .5rem; vertical-align: top; }
-.cr-nb thead th { border-bottom: 2px solid #555; }
-.cr-nb .source-note { font-size: .75rem; color: #666; margin-top: .3rem; }
-.cr-nb .references ol { font-size: .8rem; }
-.cr-nb .figure-title { font-weight: 700; margin: .4rem 0 0; }
-.cr-nb .alt-text { font-size: .75rem; color: #555; margin-top: .2rem; }
-.cr-nb details { font-size: .8rem; margin-top: .3rem; }
-""".strip()
-
-
-def _notebook_html(markup: str) -> str:
-    """``markup`` with the notebook stylesheet, for a front end's ``text/html``."""
-    return f'<div class="cr-nb"><style>{NOTEBOOK_CSS}</style>{markup}</div>'
-
-
 def _html_bundle(markup: str, text: str, markdown: str | None = None) -> dict:
-    bundle = {MIME_FIGURE: {"kind": "html", "html": markup}, "text/html": _notebook_html(markup),
+    bundle = {MIME_FIGURE: {"kind": "html", "html": markup}, "text/html": notebook_html(markup),
               "text/plain": text}
     if markdown is not None:
         bundle["text/markdown"] = markdown

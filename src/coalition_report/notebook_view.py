@@ -16,7 +16,8 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from .display import MIME_META, NOTEBOOK_CSS, source_note_html
+from .display import MIME_META, source_note_html
+from .notebook_css import notebook_html
 from .textsafe import strip_control
 
 __all__ = ["figure_notes", "flush_notes", "note_bundle"]
@@ -31,7 +32,7 @@ def _esc(text: Any) -> str:
 
 def note_bundle(markup: str, text: str) -> dict:
     """A notebook-only mimebundle: the exports drop it, JupyterLab shows its text/html."""
-    return {MIME_META: {}, "text/html": f'<div class="cr-nb"><style>{NOTEBOOK_CSS}</style>{markup}</div>',
+    return {MIME_META: {}, "text/html": notebook_html(markup),
             "text/plain": text}
 
 
