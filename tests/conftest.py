@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
@@ -71,3 +72,12 @@ def chromium_dom(html_path: Path, tmp_path: Path) -> str:
          "--virtual-time-budget=15000", "--dump-dom", html_path.as_uri()],
         capture_output=True, text=True, timeout=180)
     return run.stdout
+
+
+def default_stop_signals() -> None:
+    """In the child before exec: SIGINT, SIGTERM and SIGHUP back to their default dispositions.
+    A shell that ignores them (``nohup``, a background job, some CI runners) passes "ignore" on
+    to its children, and a build rightly honours an inherited "ignore": the signal tests test
+    the build as started from an ordinary terminal."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)

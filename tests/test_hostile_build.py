@@ -37,7 +37,7 @@ import pytest
 from bs4 import BeautifulSoup
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from conftest import ROOT, chromium_dom, copy_shipped_data
+from conftest import ROOT, chromium_dom, copy_shipped_data, default_stop_signals
 
 DATA = ROOT / "data"
 PY = sys.executable
@@ -102,15 +102,6 @@ def no_traceback(text: str) -> None:
 
 def error_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith("error:")]
-
-
-def default_stop_signals() -> None:
-    """In the child before exec: SIGINT, SIGTERM and SIGHUP back to their default dispositions.
-    A shell that ignores them (``nohup``, a background job, some CI runners) passes "ignore" on
-    to its children, and a build rightly honours an inherited "ignore": the signal tests test
-    the build as started from an ordinary terminal."""
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, signal.SIG_DFL)
 
 
 def run_and_signal(args: list[str], *, tmpdir: Path, after: str, sig: int, delay: float = 0.0,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, copy_shipped_data
+from conftest import ROOT, copy_shipped_data, default_stop_signals
 
 pytestmark = pytest.mark.slow
 
@@ -83,7 +83,7 @@ def test_preview_reexports_markdown_shows_errors_and_stops_clean(tmp_path):
     base = f"http://127.0.0.1:{port}"
     data = copy_shipped_data(tmp_path / "data")
     proc = subprocess.Popen([str(CLI), "preview", str(nb_path), "-p", f"data_dir={data}", "--port", str(port)],
-                            cwd=tmp_path,
+                            cwd=tmp_path, preexec_fn=default_stop_signals,  # the suite may run with INT ignored
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         first = _wait(base, lambda s: s["version"] >= 1, 240, proc)
