@@ -372,3 +372,20 @@ def test_stale_roles_and_stances_say_last_reported(ds):
     stale = {(r.actor, r.topic_label) for r in p.itertuples() if (r.actor_id, r.topic) in stances}
     for actor, topic, stance in zip(values["Actor"], values["Topic"], values["Stance"]):
         assert ("last reported" in stance) == ((actor, topic) in stale), (actor, topic)
+
+
+def test_profile_figures_name_every_stated_size_and_announcement():
+    """The profile's "Figures reported" line never says none beside the brief's own force and
+    announcement tables: every France row with a stated size, and every primary announcement, is
+    named there by its source (read from the CSVs, not from the code)."""
+    ds = load_data(ROOT / "data")
+    with open(ROOT / "data" / "force_pledges.csv", encoding="utf-8") as f:
+        sized = {r["source_id"] for r in csv.DictReader(f) if r["actor_id"] == "FRA" and (r["number"] or r["unit"])}
+    with open(ROOT / "data" / "aid_announcements.csv", encoding="utf-8") as f:
+        announced = {r["source_id"] for r in csv.DictReader(f) if r["donor_id"] == "FRA" and not r["same_as"]}
+    assert sized and announced  # the shipped data has both for France
+    text = profile.profile_summary(ds, "FRA").text
+    line = next(ln for ln in text.splitlines() if "Figures reported" in ln).replace("\\[", "[").replace("\\]", "]")
+    assert "no troop numbers" not in line
+    for sid in sized | announced:
+        assert f"[{sid}]" in line, sid

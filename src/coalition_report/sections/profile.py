@@ -27,7 +27,8 @@ CAPITALS = {"London": "GBR", "Paris": "FRA", "Berlin": "DEU", "Washington": "USA
 
 
 def _pledged(ds: Dataset, country: str) -> list[str]:
-    """Figures reported about the state (troops, money ...), from the reported facts, newest first."""
+    """Figures reported about the state, newest first within each kind: reported facts with a
+    value, stated sizes of its force contribution, and aid it announced."""
     c = ds.claims[(ds.claims["actor_id"] == country) & ds.claims["value"].notna()]
     out = []
     for r in c.sort_values("date", ascending=False, na_position="last").itertuples():
@@ -35,6 +36,24 @@ def _pledged(ds: Dataset, country: str) -> list[str]:
         value = fmt_money(r.value, unit) if len(unit) == 3 and unit.isupper() else f"{r.value:,.0f} {unit}".strip()
         when = fmt_date(r.date) if pd.notna(r.date) else "undated"
         out.append(f"{value}: {r.statement} ({when}) [{r.source_id}]")
+    # sizes stated for its force contribution, and aid it announced (the same figures the brief's
+    # force and announcement tables show, so the profile never says "none" beside them)
+    fp = ds.tables.get("force_pledges")
+    if fp is not None and len(fp):
+        for r in fp[fp["actor_id"] == country].sort_values("date", ascending=False).itertuples():
+            unit = r.unit if isinstance(r.unit, str) else ""
+            if pd.isna(r.number) and not unit:
+                continue
+            size = f"{r.number:,.0f} {unit}".strip() if pd.notna(r.number) else unit
+            qual = "up to " if str(r.qualifier) == "up_to" else ""
+            out.append(f"{qual}{size} ({str(r.component).replace('_', ' ')}, stated {fmt_date(r.date)}) "
+                       f"[{r.source_id}]")
+    aa = ds.aid_announcements
+    if len(aa):
+        own = aa[(aa["donor_id"] == country) & aa["same_as"].isna()] if "same_as" in aa else aa[aa["donor_id"] == country]
+        for r in own.sort_values("date", ascending=False).itertuples():
+            out.append(f"{fmt_money(r.amount, r.currency)} {r.aid_type} aid announced "
+                       f"({fmt_date(r.date)}) [{r.source_id}]")
     return out
 
 
