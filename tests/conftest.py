@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import signal
 from pathlib import Path
 
@@ -81,3 +82,16 @@ def default_stop_signals() -> None:
     the build as started from an ordinary terminal."""
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_DFL)
+
+
+def make_special(path: Path, kind: str, *, folder: Path, file: Path | None = None) -> None:
+    """Put a special entry at ``path``: ``dev-zero-link``, ``fifo``, ``file-link`` (to ``file``) or
+    ``dir-link`` (to ``folder``): what validate, the data hash and imports must never open."""
+    if kind == "dev-zero-link":
+        path.symlink_to("/dev/zero")
+    elif kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "file-link":
+        path.symlink_to(file)
+    else:
+        path.symlink_to(folder, target_is_directory=True)

@@ -16,6 +16,7 @@ import pytest
 
 from coalition_report import kiel_txn
 from coalition_report.cli import main
+from conftest import make_special
 from coalition_report.data import validate_data
 from coalition_report.kiel_txn import ImportTransaction, TransactionError
 from coalition_report.kiel_workbook import import_workbook
@@ -223,13 +224,7 @@ def test_two_processes_at_once_each_completes_or_refuses(tmp_path, pkg):
 
 @pytest.mark.parametrize("kind", ["dev-zero-link", "fifo", "dir-link"])
 def test_specials_in_the_data_folder_are_never_read(tmp_path, pkg, capsys, kind):
-    stray = pkg / "stray"
-    if kind == "dev-zero-link":
-        stray.symlink_to("/dev/zero")
-    elif kind == "fifo":
-        os.mkfifo(stray)
-    else:
-        stray.symlink_to(tmp_path, target_is_directory=True)
+    make_special(pkg / "stray", kind, folder=tmp_path)
     before = snapshot(pkg) if kind != "dir-link" else None
     wb = good(tmp_path)
     # a read of /dev/zero or the FIFO would never end: the timeout of the subprocess proves none

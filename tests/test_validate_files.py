@@ -5,7 +5,6 @@ read ``/dev/zero`` forever)."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -15,7 +14,7 @@ import pytest
 
 from coalition_report.data import load_data, validate_data
 from coalition_report.render import hash_directory
-from conftest import FIXTURES, ROOT
+from conftest import FIXTURES, ROOT, make_special
 
 CLI = [sys.executable, "-m", "coalition_report.cli"]
 
@@ -41,15 +40,7 @@ def rules(problems) -> list[tuple]:
     ("dir-link", "a symbolic link to "),
 ])
 def test_specials_are_reported_and_never_opened(tmp_path, pkg, kind, says):
-    stray = pkg / "stray"
-    if kind == "dev-zero-link":
-        stray.symlink_to("/dev/zero")
-    elif kind == "fifo":
-        os.mkfifo(stray)
-    elif kind == "file-link":
-        stray.symlink_to(pkg / "sources.csv")
-    else:
-        stray.symlink_to(tmp_path, target_is_directory=True)
+    make_special(pkg / "stray", kind, folder=tmp_path, file=pkg / "sources.csv")
     problems = validate_data(pkg)
     assert rules(problems) == [("stray", None, None, "not-regular-file")]
     assert says in problems[0].message

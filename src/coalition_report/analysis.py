@@ -581,7 +581,8 @@ def headline_figures(ds: Dataset, currency: str = "EUR") -> dict[str, object]:
 
 #: Tables whose rows the brief shows only in part; every other table's rows are all shown, so all
 #: their sources are cited (a new table is cited in full until a rule is added here).
-_PARTLY_SHOWN = {"contributions", "positions", "events", "aid_announcements", "claims", "outlook", "judgements",
+#: ``positions`` is not among them: the annex lists every dated statement (sections.statements).
+_PARTLY_SHOWN = {"contributions", "events", "aid_announcements", "claims", "outlook", "judgements",
                  "actors", "fx_rates", "sources"}
 
 
@@ -640,8 +641,6 @@ def cited_source_ids(ds: Dataset, actor_id: str | None = None, *, currency: str 
             for col in _source_cols(df):
                 ids |= _split_ids(df[col])
     ids |= _split_ids(map_status(ds)["source_id"])
-    # the annex lists every dated statement (sections.statements), quoted or not
-    ids |= _split_ids(positions_matrix(ds)["source_id"]) | _split_ids(ds.positions["source_id"])
     start = pd.Timestamp(since) if since else None
     for name in ("events", "aid_announcements"):
         df = ds.table(name)

@@ -164,34 +164,29 @@ def iso3(*, valid: Callable[[], Iterable[str]] | None = None, allow_empty: bool 
     return Rule("ISO 3166-1 alpha-3 code, e.g. FRA" + (' or ""' if allow_empty else ""), check, valid)
 
 
-def directory(*, allow_empty: bool = True) -> Rule:
-    """An existing directory, returned as an absolute path; ``""`` = default when allowed."""
+def _path_rule(what: str, exists, empty_means: str, allow_empty: bool) -> Rule:
+    """A path that must exist as ``what`` (checked by ``exists``), returned absolute, because the
+    kernel runs in the notebooks folder, not the caller's cwd; ``""`` = ``empty_means`` when allowed."""
 
     def check(v: str) -> str:
         if v == "" and allow_empty:
             return v
         path = Path(v).expanduser()
-        if not path.is_dir():
-            raise ValueError(f"{v!r} is not an existing directory")
-        # Absolute, because the kernel runs in the notebooks folder, not the caller's cwd.
+        if not exists(path):
+            raise ValueError(f"{v!r} is not an existing {what}")
         return str(path.resolve())
 
-    return Rule("path of an existing directory" + (' or "" (default)' if allow_empty else ""),
-                check)
+    return Rule(f"path of an existing {what}" + (f' or "" ({empty_means})' if allow_empty else ""), check)
+
+
+def directory(*, allow_empty: bool = True) -> Rule:
+    """An existing directory, returned as an absolute path; ``""`` = default when allowed."""
+    return _path_rule("directory", Path.is_dir, "default", allow_empty)
 
 
 def existing_file(*, allow_empty: bool = True) -> Rule:
     """An existing file, returned as an absolute path; ``""`` = none when allowed."""
-
-    def check(v: str) -> str:
-        if v == "" and allow_empty:
-            return v
-        path = Path(v).expanduser()
-        if not path.is_file():
-            raise ValueError(f"{v!r} is not an existing file")
-        return str(path.resolve())  # the kernel runs in the notebooks folder
-
-    return Rule("path of an existing file" + (' or "" (none)' if allow_empty else ""), check)
+    return _path_rule("file", Path.is_file, "none", allow_empty)
 
 
 _KINDS: dict[str, Callable[..., Rule]] = {"date": iso_date, "iso3": iso3, "directory": directory,
