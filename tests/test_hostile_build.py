@@ -839,10 +839,10 @@ def test_full_disk_in_process_keeps_no_empty_failed_folder(tmp_path, monkeypatch
     monkeypatch.setattr(tempfile, "tempdir", str(tmp))
     from coalition_report.render import exporters, pipeline
 
-    def pdf_no_space(self, nb, resources=None, **kw):
+    def pdf_no_space(self):
         raise OSError(errno.ENOSPC, "No space left on device", "coalition-brief.pdf")
 
-    monkeypatch.setattr(exporters.PDFExporter, "from_notebook_node", pdf_no_space)
+    monkeypatch.setattr(exporters.PendingPDF, "finish", pdf_no_space)
     monkeypatch.setattr(pipeline.shutil, "copyfile", no_space)
     out = tmp_path / "out"
     spec = render.NotebookSpec("fixture_report", (render.Param("as_of", str, ""),),

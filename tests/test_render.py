@@ -463,7 +463,7 @@ def test_export_failure_keeps_previous_outputs(build, data_dir, tmp_path, monkey
     def boom(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(PDFExporter, "from_notebook_node", boom)
+    monkeypatch.setattr(PDFExporter, "start", boom)
     with pytest.raises(BuildError) as exc:
         _build(out, data_dir, formats=("html", "pdf", "ipynb"))
     assert exc.value.cell is None and "pdf: RuntimeError: disk on fire" in exc.value.exception

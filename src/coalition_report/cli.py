@@ -67,6 +67,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="rebuild even when notebook, code, parameters and data are unchanged (no cache)")
     b.add_argument("--jobs", type=int, default=None, metavar="N",
                    help="reports built in parallel (worker processes; default: one per CPU, at most 4)")
+    b.add_argument("--pdf-engine", choices=("auto", "chromium", "weasyprint"), default=None,
+                   help="what lays out the PDF: auto (default; Chromium when installed and the brief has no "
+                        "footnotes, else WeasyPrint), chromium or weasyprint. Also COALITION_PDF_ENGINE")
     b.add_argument("--compare-to", type=Path, default=None, metavar="PATH",
                    help="'what changed' compares with this previous build: its manifest or snapshot (one "
                         "report), or its output folder (default: the previous build in --out)")
@@ -164,6 +167,8 @@ def _given(args) -> dict:
 def _build(args) -> int:
     from .build import INDEX_NAME, BuildFailures, build_reports, print_summary
     formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
+    if args.pdf_engine:  # read by every build, in this process and in the batch's workers
+        os.environ["COALITION_PDF_ENGINE"] = args.pdf_engine
     out = args.out or config.REPORTS_DIR
     outcomes = build_reports(as_of=args.as_of, currency=args.currency, formats=formats, out_dir=out,
                              params=_given(args),

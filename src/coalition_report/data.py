@@ -38,6 +38,7 @@ import pandas as pd
 
 from . import config
 from .errors import DataValidationError, Problem
+from .files import user_cache_dir
 from .validate import parse_package
 
 __all__ = ["Dataset", "load_data", "validate_data", "parse_date", "cut_to", "source_dates", "check_as_of",
@@ -243,7 +244,6 @@ def load_data(data_dir: str | Path | None = None, *, as_of: str | date | None = 
 # the typed tables it kept, keyed on the data's content and the package code that checked it.
 # --------------------------------------------------------------------------------------------
 def _validated_path(root: Path) -> Path | None:
-    import os
 
     from .hashing import digest, hash_directory
 
@@ -252,9 +252,7 @@ def _validated_path(root: Path) -> Path | None:
                       "pandas": pd.__version__})
     except OSError:
         return None
-    cache = os.environ.get("COALITION_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "coalition-report")
-    return Path(cache) / f"validated-{key}.pickle"
+    return user_cache_dir() / f"validated-{key}.pickle"
 
 
 def _read_validated(root: Path) -> "Dataset | None":
@@ -262,19 +260,17 @@ def _read_validated(root: Path) -> "Dataset | None":
 
     Only a file this user owns and nobody else can write is read (a pickle runs code when
     loaded: it must be as trusted as the installed package)."""
-    import os
     import pickle
 
+    from .files import read_private
+
     path = _validated_path(root)
-    if path is None:
+    raw = read_private(path) if path is not None else None
+    if raw is None:
         return None
     try:
-        st = path.stat()
-        if st.st_uid != os.getuid() or st.st_mode & 0o022:
-            return None
-        with open(path, "rb") as fh:
-            ds = pickle.load(fh)
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
+        ds = pickle.loads(raw)
+    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
         return None  # not there yet, or from another version: validate
     if not isinstance(ds, Dataset):
         return None

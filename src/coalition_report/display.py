@@ -124,9 +124,9 @@ class Figure:
     def to_svg(self) -> str:
         """Static SVG drawn by vl-convert (vector; used by the PDF and as the HTML fallback)."""
         if "svg" not in self._cache:
-            import vl_convert as vlc
+            from .svgcache import chart_svg
 
-            self._cache["svg"] = vlc.vegalite_to_svg(self.spec, vl_version=vl_version())
+            self._cache["svg"] = chart_svg(self.spec, vl_version())
         return self._cache["svg"]
 
     @property

@@ -44,3 +44,26 @@ def copy_atomic(source: str | Path, target: str | Path) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return target
+
+
+def user_cache_dir() -> Path:
+    """This user's cache folder (``$COALITION_CACHE_DIR``, else ``$XDG_CACHE_HOME/coalition-report``)."""
+    return Path(os.environ.get("COALITION_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "coalition-report"))
+
+
+def read_private(path: str | Path) -> bytes | None:
+    """The bytes of ``path`` if this user owns it and nobody else can write it, else None (also
+    when it is missing). For caches whose content the build trusts as it trusts its own code."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if st.st_uid != os.getuid() or st.st_mode & 0o022:
+            return None
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            return fh.read()
+    finally:
+        os.close(fd)

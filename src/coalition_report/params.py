@@ -250,9 +250,9 @@ def _declarations(path: str) -> list[tuple[str, str, str]]:
 
     from .hashing import sha256_file
 
-    root = os.environ.get("COALITION_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "coalition-report")
-    cache = Path(root) / f"params-{sha256_file(path)}.json"
+    from .files import user_cache_dir
+
+    cache = user_cache_dir() / f"params-{sha256_file(path)}.json"
     try:
         found = json.loads(cache.read_text(encoding="utf-8"))
         if isinstance(found, list) and all(isinstance(x, list) and len(x) == 3 for x in found):

@@ -30,7 +30,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from ..files import copy_atomic, write_atomic
+from ..files import copy_atomic, user_cache_dir, write_atomic
 from ..hashing import digest, sha256_file
 from .result import BuildResult
 
@@ -45,12 +45,6 @@ _log = logging.getLogger(__name__)
 SEAL_KEY = "seal"
 _SECRET_NAME = "cache-secret"
 _SECRET: dict[str, bytes] = {}
-
-
-def user_cache_dir() -> Path:
-    """This user's cache folder (``$COALITION_CACHE_DIR``, else ``$XDG_CACHE_HOME/coalition-report``)."""
-    return Path(os.environ.get("COALITION_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "coalition-report"))
 
 
 def _read_secret(path: Path) -> bytes | None:

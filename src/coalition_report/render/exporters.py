@@ -17,19 +17,18 @@ import logging
 import os
 import re
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any, Mapping
 
 from nbconvert import HTMLExporter
 from traitlets import Bool
 
 from .. import __version__, config, display
-from ..files import write_atomic
+from ..files import user_cache_dir, write_atomic
 from .markdown import fill_placeholders
 from .offline import assert_offline
 from .prepare import Meta, PrepareOutputs, markdown_html, strip_tags, unique_id
 
-__all__ = ["PageExporter", "PDFExporter", "page_context", "finish_page", "source_date", "vega_bundle",
+__all__ = ["PageExporter", "PDFExporter", "PendingPDF", "page_context", "finish_page", "source_date", "vega_bundle",
            "TOC_MARKER", "BUNDLE_MARKER"]
 
 TOC_MARKER = "<!--coalition-report:toc-->"
@@ -61,9 +60,7 @@ def vega_bundle() -> str:
     key = f"vlc{version('vl-convert-python')}-vl{vl}"
     if key in _BUNDLE:
         return _BUNDLE[key]
-    cache_root = os.environ.get("COALITION_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "coalition-report")
-    cache = Path(cache_root) / f"vega-bundle-{key}.js"
+    cache = user_cache_dir() / f"vega-bundle-{key}.js"
     text = None
     try:
         text = cache.read_text(encoding="utf-8")
@@ -199,8 +196,45 @@ class PageExporter(HTMLExporter):
         return self.page(nb, resources)
 
 
+class PendingPDF:
+    """A PDF being made: :meth:`finish` returns its bytes, :meth:`cancel` stops it (idempotent).
+
+    With Chromium the browser prints in its own process from :meth:`PDFExporter.start` on, so the
+    caller can make the HTML page meanwhile; with WeasyPrint the work happens in :meth:`finish`.
+    ``engine`` names the engine; ``info`` says what the manifest keeps of the print."""
+
+    def __init__(self, engine: str, print_html: str, res: dict, base: str, guess: Mapping[str, int] | None,
+                 work_dir: str | None):
+        self.engine, self.res, self._html, self._base = engine, res, print_html, base
+        self.info: dict[str, Any] = {"engine": engine}
+        self._job = None
+        if engine == "chromium":
+            from .chromium import ChromiumPrint
+
+            self._job = ChromiumPrint(print_html, work_dir=work_dir, guess=guess, created=source_date()).start()
+
+    def finish(self) -> bytes:
+        if self._job is not None:
+            pdf = self._job.finish()
+            self.info.update(prints=self._job.prints, contents_pages=self._job.pages)
+            return pdf
+        from weasyprint import HTML
+        from weasyprint.urls import URLFetcher
+
+        # Only embedded data: URIs: the build never reaches the network or arbitrary files.
+        fetcher = URLFetcher(allowed_protocols={"data"})
+        return HTML(string=self._html, base_url=self._base, url_fetcher=fetcher).write_pdf(
+            # pdf_tags: a structure tree (headings, tables, chart alt text) for screen readers.
+            presentational_hints=True, pdf_identifier=False, pdf_tags=True)
+
+    def cancel(self) -> None:
+        if self._job is not None:
+            self._job.cancel()
+
+
 class PDFExporter(PageExporter):
-    """The A4 PDF: the print template with static charts, laid out by WeasyPrint."""
+    """The A4 PDF: the print template with static charts, printed by headless Chromium or laid
+    out by WeasyPrint (:func:`~coalition_report.render.chromium.pick_engine`)."""
 
     export_from_notebook = "coalition-report PDF"
     interactive = Bool(False).tag(config=True)
@@ -209,16 +243,21 @@ class PDFExporter(PageExporter):
         kw.setdefault("template_name", "coalition_print")
         super().__init__(**kw)
 
-    def from_notebook_node(self, nb: Any, resources: dict | None = None, **kw: Any) -> tuple[bytes, dict]:
-        from weasyprint import HTML
-        from weasyprint.urls import URLFetcher
+    def start(self, nb: Any, resources: dict | None = None) -> PendingPDF:
+        """Make the print page and start printing it. ``resources["cr_pdf"]`` may carry
+        ``guess`` (the contents' page numbers of the previous print) and ``work_dir`` (a
+        scratch folder for the browser's files)."""
+        from .chromium import pick_engine
 
         print_html, res = self.page(nb, resources)
-        base = str(res.get("metadata", {}).get("path") or ".") + os.sep
-        # Only embedded data: URIs: the build never reaches the network or arbitrary files.
-        fetcher = URLFetcher(allowed_protocols={"data"})
-        pdf = HTML(string=print_html, base_url=base, url_fetcher=fetcher).write_pdf(
-            # pdf_tags: a structure tree (headings, tables, chart alt text) for screen readers.
-            presentational_hints=True, pdf_identifier=False, pdf_tags=True)
         res["output_extension"] = ".pdf"
-        return pdf, res
+        opts = (resources or {}).get("cr_pdf") or {}
+        base = str(res.get("metadata", {}).get("path") or ".") + os.sep
+        return PendingPDF(pick_engine(print_html), print_html, res, base, opts.get("guess"), opts.get("work_dir"))
+
+    def from_notebook_node(self, nb: Any, resources: dict | None = None, **kw: Any) -> tuple[bytes, dict]:
+        pending = self.start(nb, resources)
+        try:
+            return pending.finish(), pending.res
+        finally:
+            pending.cancel()

@@ -19,10 +19,13 @@ _LIBS = (("python", None), ("pandas", "pandas"), ("altair", "altair"),
 
 
 def lib_versions() -> dict[str, str | None]:
-    """Installed versions of the libraries outputs depend on (metadata only: no imports)."""
+    """Installed versions of the libraries outputs depend on (metadata only: no imports), and
+    the PDF engine's setting and browser binary (:func:`~coalition_report.render.chromium.engine_identity`)."""
     from importlib.metadata import PackageNotFoundError, version
 
-    out: dict[str, str | None] = {}
+    from .chromium import engine_identity
+
+    out: dict[str, str | None] = {"pdf-engine": engine_identity()}
     for label, dist in _LIBS:
         if dist is None:
             out[label] = ".".join(map(str, sys.version_info[:3]))
@@ -57,7 +60,7 @@ def file_entry(path: Path | None, *, display: bool = False) -> dict[str, Any] | 
 
 def make_manifest(ctx: Any, meta: Any, *, counts: Mapping[str, int], warnings: list[str],
                   timings: Mapping[str, float], files: Mapping[str, Path], snapshot: Path | None,
-                  baseline: Path | None, built_at: str | None) -> dict[str, Any]:
+                  baseline: Path | None, built_at: str | None, pdf: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The manifest of a build (``ctx``: its :class:`~coalition_report.render.context.BuildContext`)."""
     manifest = {
         "schema": 1,
@@ -77,6 +80,9 @@ def make_manifest(ctx: Any, meta: Any, *, counts: Mapping[str, int], warnings: l
         "counts": dict(counts),
         "warnings": warnings,
         "timings_s": dict(timings),
+        # The PDF's engine, how many prints it took, and the contents' page numbers (the next
+        # build's first guess: a Chromium print that guesses right is printed once).
+        "pdf": dict(pdf) if pdf else None,
         "outputs": [{"format": fmt, "file": path.name, "bytes": path.stat().st_size,
                      "sha256": sha256_file(path)} for fmt, path in files.items()],
         "snapshot": file_entry(snapshot),

@@ -20,6 +20,7 @@ import errno
 import logging
 import os
 import shutil
+import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -27,7 +28,7 @@ from .. import config
 from ..errors import BuildError, ParameterError
 from ..files import write_atomic
 from ..params import NotebookSpec
-from .cache import cached_execution, cached_result, store_execution
+from .cache import cached_execution, cached_result, read_manifest, store_execution
 from .context import BASELINE_SUFFIX, FORMATS, BuildContext, resolve_context
 from .exporters import PageExporter, PDFExporter, page_context, source_date
 from .kernel import ensure_kernelspec, execute, failed_cell_number, failed_line, source_position
@@ -135,7 +136,7 @@ def render_context(ctx: BuildContext, *, prog: Progress | None = None,
         return hit
     out, stem = ctx.out, ctx.stem
     cache_state = "built"
-    step, lock, scratch, executed, held = "start", None, None, None, False
+    step, lock, scratch, executed, held, pending = "start", None, None, None, False, None
     try:
         with signals_deferred():  # set up whole, so that the finally can undo it
             lock = OutputLock(ctx.notebook, out, stem)  # one build of this report here at a time
@@ -160,6 +161,15 @@ def render_context(ctx: BuildContext, *, prog: Progress | None = None,
         resources = {"cr": page, "metadata": {"name": stem, "path": str(ctx.nb_path.parent)},
                      "cr_data": {"data_dir": str(ctx.data_dir), "as_of": meta.as_of or "",
                                  "data_hash": ctx.data_hash or ""}}
+        pdf_info = None
+        if "pdf" in ctx.formats:  # started first: Chromium prints while the HTML page is made
+            step = "pdf"
+            t0 = time.perf_counter()
+            previous = read_manifest(ctx.manifest_path, sealed=True) or {}
+            guess = (previous.get("pdf") or {}).get("contents_pages") if isinstance(previous.get("pdf"), dict) else None
+            pending = PDFExporter().start(nb, {**resources, "cr_pdf": {"guess": guess if isinstance(guess, dict)
+                                                                        else None, "work_dir": str(work)}})
+            started_s = time.perf_counter() - t0
         if "html" in ctx.formats:
             step = "html"
             with prog.step("html"):
@@ -167,12 +177,13 @@ def render_context(ctx: BuildContext, *, prog: Progress | None = None,
                 counts = dict(res.get("cr_counts", {}))
                 files["html"] = work / f"{stem}.html"
                 files["html"].write_text(text, encoding="utf-8")
-        if "pdf" in ctx.formats:
+        if pending is not None:
             step = "pdf"
             with prog.step("pdf"):
-                pdf, _ = PDFExporter().from_notebook_node(nb, resources)
                 files["pdf"] = work / f"{stem}.pdf"
-                files["pdf"].write_bytes(pdf)
+                files["pdf"].write_bytes(pending.finish())
+            prog.timings["pdf"] = round(prog.timings["pdf"] + started_s, 3)
+            pdf_info = pending.info
         if "ipynb" in ctx.formats:
             files["ipynb"] = executed
         step = "manifest"
@@ -183,7 +194,8 @@ def render_context(ctx: BuildContext, *, prog: Progress | None = None,
                 baseline = work / f"{stem}{BASELINE_SUFFIX}"
                 shutil.copyfile(ctx.values["compare_to"], baseline)
             manifest = make_manifest(ctx, meta, counts=counts, warnings=warnings, timings=prog.timings,
-                                     files=files, snapshot=snapshot, baseline=baseline, built_at=source_date())
+                                     files=files, snapshot=snapshot, baseline=baseline, built_at=source_date(),
+                                     pdf=pdf_info)
             man_path = work / ctx.manifest_name
             man_path.write_text(dumps(manifest), encoding="utf-8")
         step, held = "publish", hold_signals()  # a stop signal waits until all are in place
@@ -215,6 +227,8 @@ def render_context(ctx: BuildContext, *, prog: Progress | None = None,
     finally:
         with signals_deferred():  # nothing cuts the clean-up short
             release_signals(held, drop=True)
+            if pending is not None:
+                pending.cancel()  # a browser still printing is stopped
             if scratch is not None:
                 scratch.remove()
             if lock is not None:

@@ -1,0 +1,55 @@
+"""Charts drawn once per spec: vl-convert's SVG kept in the user's cache, keyed on the spec.
+
+Converting the brief's twelve charts takes about two seconds of every execution (the first
+call also starts vl-convert's JavaScript runtime). The SVG depends only on the Vega-Lite spec
+(data included), the Vega-Lite version and vl-convert's version, so a chart whose spec did not
+change (a rebuild after a text or code edit, another currency's brief that shares charts, the
+preview) is read back instead. Only a file this user owns and nobody else can write is read.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .files import read_private, user_cache_dir, write_atomic
+from .hashing import digest
+
+__all__ = ["chart_svg"]
+
+#: Charts kept; past this the oldest are removed when a new one is stored.
+MAX_CHARTS = 2000
+
+
+def chart_svg(spec: dict, vl_version: str) -> str:
+    """The SVG vl-convert draws for ``spec`` (Vega-Lite ``vl_version``), converted once per spec."""
+    from importlib.metadata import version
+
+    key = digest({"spec": spec, "vl": vl_version, "vl-convert": version("vl-convert-python")})
+    folder = user_cache_dir() / "charts"
+    path = folder / f"{key}.svg"
+    raw = read_private(path)
+    if raw is not None and raw.startswith(b"<svg") and raw.rstrip().endswith(b"</svg>"):
+        return raw.decode("utf-8")
+    import vl_convert as vlc
+
+    svg = vlc.vegalite_to_svg(spec, vl_version=vl_version)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, svg)
+        _prune(folder)
+    except OSError:
+        pass  # a read-only home: converted again next time
+    return svg
+
+
+def _prune(folder: Path) -> None:
+    entries = [e for e in os.scandir(folder) if e.name.endswith(".svg")]
+    if len(entries) <= MAX_CHARTS:
+        return
+    entries.sort(key=lambda e: e.stat().st_mtime)
+    for e in entries[: len(entries) - MAX_CHARTS]:
+        try:
+            os.unlink(e.path)
+        except OSError:
+            continue
