@@ -194,3 +194,25 @@ def test_importing_display_is_cheap():
             "print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_chart_is_converted_once_per_spec_and_only_a_private_copy_is_trusted(tmp_path, monkeypatch):
+    import vl_convert as vlc
+
+    from coalition_report.display import vl_version
+    from coalition_report.svgcache import chart_svg
+
+    monkeypatch.setenv("COALITION_CACHE_DIR", str(tmp_path))
+    calls, real = [], vlc.vegalite_to_svg
+    monkeypatch.setattr(vlc, "vegalite_to_svg", lambda spec, **kw: calls.append(1) or real(spec, **kw))
+    spec = {"mark": "bar", "data": {"values": [{"a": "x", "b": 1}, {"a": "y", "b": 3}]},
+            "encoding": {"x": {"field": "a", "type": "nominal"}, "y": {"field": "b", "type": "quantitative"}}}
+    first = chart_svg(spec, vl_version())
+    assert chart_svg(json.loads(json.dumps(spec)), vl_version()) == first and len(calls) == 1
+    assert first.startswith("<svg") and len(list((tmp_path / "charts").glob("*.svg"))) == 1
+    other = {**spec, "data": {"values": [{"a": "x", "b": 2}]}}
+    assert chart_svg(other, vl_version()) != first and len(calls) == 2  # new data, new drawing
+    for f in (tmp_path / "charts").glob("*.svg"):
+        f.write_text('<svg xmlns="http://www.w3.org/2000/svg"><text>forged</text></svg>')
+        f.chmod(0o666)  # anyone may write it: not read
+    assert chart_svg(spec, vl_version()) == first and len(calls) == 3

@@ -201,6 +201,11 @@ class ChromiumPrint:
         self._started = time.monotonic()
         self.prints += 1
 
+    @property
+    def pid(self) -> int | None:
+        """The browser's process id while it prints, else None."""
+        return self._proc.pid if self._proc is not None else None
+
     def start(self) -> "ChromiumPrint":
         self._launch(self.guess)
         return self
