@@ -12,6 +12,9 @@ Cases (each a whole process tree, timed from outside; peak RSS summed over the t
   g  every country profile with --jobs 1 and --jobs 2: total and per profile
   p  `coalition-report preview`: from saving a Markdown edit of the notebook to the served page's
      version changing (the edit re-exported, no kernel), median of --runs edits
+  k  PDF engines side by side on the brief's print page (the same page, in this process):
+     WeasyPrint, Chromium printing twice (no guess of the contents' page numbers) and once (the
+     previous build's numbers); seconds, pages, and what each PDF keeps
   h  data growth: aid activity rows x1, x10, x100 (each real row split into k rows of 1/k of its
      value, in a temporary data folder): build time, peak RSS, HTML and PDF size
 
@@ -263,6 +266,8 @@ def main() -> int:
             results["cases"]["f"] = {"wall_s": median([s[0] for s in fs]), "peak_mib": max(s[1] for s in fs)}
         if "p" not in skip:
             results["cases"]["p"] = case_p(bench, args.runs)
+        if "k" not in skip:
+            results["cases"]["k"] = case_k(bench, args.runs)
         if "g" not in skip:
             results["cases"]["g"] = case_g(bench)
         if "h" not in skip:
@@ -277,6 +282,75 @@ def main() -> int:
     args.json.write_text(json.dumps(results, indent=2) + "\n")
     print(f"\nwrote {args.json}")
     return 0
+
+
+def case_k(bench: Bench, runs: int) -> dict:
+    """The two PDF engines on one print page, alternating, median of ``runs``; then what each
+    output keeps: pages, tagged structure, figures with alt text, outline, contents numbers,
+    vector charts (no raster image), the same bytes from two runs."""
+    import io
+    import re
+
+    import nbformat
+    from pypdf import PdfReader
+
+    from coalition_report.render.chromium import ChromiumPrint, find_chromium
+    from coalition_report.render.exporters import PDFExporter, page_context
+    from coalition_report.render.prepare import collect_meta
+
+    cached = sorted((bench.work / "e" / ".cache").glob("exec-*.ipynb")) or \
+        sorted((bench.work / "a" / ".cache").glob("exec-*.ipynb"))
+    if not cached or not find_chromium():
+        return {"error": "needs case e or a (an executed brief) and chromium"}
+    nb = nbformat.read(cached[0], as_version=4)
+    meta = collect_meta(nb, "coalition_brief", {})
+    res = {"cr": page_context(meta, {}, None), "metadata": {"name": "k", "path": str(NOTEBOOK.parent)},
+           "cr_data": {"data_dir": str(ROOT / "data"), "as_of": meta.as_of or "", "data_hash": ""}}
+    page, _ = PDFExporter().page(nb, res)
+
+    def weasy() -> bytes:
+        from weasyprint import HTML
+        from weasyprint.urls import URLFetcher
+        return HTML(string=page, base_url=str(NOTEBOOK.parent) + os.sep,
+                    url_fetcher=URLFetcher(allowed_protocols={"data"})).write_pdf(
+            presentational_hints=True, pdf_identifier=False, pdf_tags=True)
+
+    guess: dict = {}
+
+    def chrome(with_guess: bool) -> bytes:
+        job = ChromiumPrint(page, guess=guess if with_guess else None).start()
+        pdf = job.finish()
+        guess.update(job.pages)
+        return pdf
+
+    cases = {"weasyprint": weasy, "chromium, no guess": lambda: chrome(False),
+             "chromium, right guess": lambda: chrome(True)}
+    times: dict[str, list[float]] = {k: [] for k in cases}
+    pdfs: dict[str, list[bytes]] = {k: [] for k in cases}
+    for i in range(runs + 1):
+        for name, fn in cases.items():
+            t0 = time.perf_counter()
+            pdf = fn()
+            if i:
+                times[name].append(time.perf_counter() - t0)
+            pdfs[name].append(pdf)
+    out = {}
+    for name in cases:
+        pdf = pdfs[name][-1]
+        reader = PdfReader(io.BytesIO(pdf))
+        root = reader.trailer["/Root"]
+        toc = re.sub(r"\s+", " ", reader.pages[0].extract_text() or "")
+        out[name] = {
+            "wall_s": median(times[name]), "runs_s": [round(t, 2) for t in times[name]],
+            "pages": len(reader.pages), "bytes": len(pdf),
+            "tagged": "/StructTreeRoot" in root,
+            "figures_with_alt": len(re.findall(rb"/S /Figure[^>]*?/Alt", pdf)) or pdf.count(b"/Alt"),
+            "outline_entries": len(reader.outline) if reader.outline else 0,
+            "contents_numbers": len(re.findall(r"\.{3,}\s*\d+", toc)),
+            "raster_images": pdf.count(b"/Subtype /Image"),
+            "same_bytes_twice": len(set(pdfs[name])) == 1,
+        }
+    return out
 
 
 def case_g(bench: Bench) -> dict:
@@ -341,6 +415,14 @@ def report(r: dict) -> None:
                   f"   ({g['profiles']} profiles, {g['per_profile_s']:.2f} s each)")
         elif g:
             print(f"g  all profiles --{jobs}: {g['error']}")
+    k = c.get("k") or {}
+    if "error" in k:
+        print(f"k  PDF engines: {k['error']}")
+    for name, row in k.items() if "error" not in k else ():
+        print(f"{'k  PDF: ' + name:<58}{row['wall_s']:>10.2f}{'':>10}   {row['pages']} pages, "
+              f"{row['bytes'] / 1e6:.1f} MB, tagged {row['tagged']}, alt {row['figures_with_alt']}, "
+              f"outline {row['outline_entries']}, contents numbers {row['contents_numbers']}, "
+              f"raster {row['raster_images']}, same bytes {row['same_bytes_twice']}")
     for k, h in c.get("h", {}).items():
         print(f"{'h  data ' + k + ' (' + format(h['rows'], ',') + ' rows)':<58}{h['wall_s']:>10.2f}{h['peak_mib']:>10.0f}"
               f"   HTML {h['html_bytes'] / 1e6:.2f} MB, PDF {h['pdf_bytes'] / 1e6:.2f} MB")

@@ -22,13 +22,23 @@ _BUILDS: dict = {}
 
 @pytest.fixture(scope="session")
 def build_brief(tmp_path_factory):
-    """``build_brief(as_of="")``: the real brief (HTML+PDF) built once per as-of date per session."""
+    """``build_brief(as_of="")``: the real brief (HTML+PDF) built once per as-of date per test run.
+
+    Shared by the xdist workers: the first to ask builds it in a folder beside their own, under a
+    lock; the others then get the same build as an unchanged-build cache hit. Read-only for tests."""
+    import fcntl
+
     from coalition_report.build import build_all
 
     def get(as_of: str = ""):
         if as_of not in _BUILDS:
-            out = tmp_path_factory.mktemp(f"brief-{as_of or 'default'}")
-            [result] = build_all(as_of=as_of, out_dir=out, progress=False)
+            base = tmp_path_factory.getbasetemp()
+            shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "shared-briefs"
+            shared.mkdir(exist_ok=True)
+            name = f"brief-{as_of or 'default'}"
+            with open(shared / f"{name}.lock", "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)  # one build; the other worker waits for it
+                [result] = build_all(as_of=as_of, out_dir=shared / name, progress=False)
             _BUILDS[as_of] = result
         return _BUILDS[as_of]
     return get

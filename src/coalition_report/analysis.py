@@ -138,7 +138,7 @@ def eu_institutions_check(ds: Dataset) -> dict:
 def members_without_aid_rows(ds: Dataset) -> pd.DataFrame:
     """Coalition members with no row in Kiel's data (as of the cut-off): members, never donors."""
     m = coalition_members(ds)
-    donors = set(ds.aid_activities["donor_id"]) | set(ds.aid_totals["donor_id"])
+    donors = set(ds.aid_activities["donor_id"].unique()) | set(ds.aid_totals["donor_id"].unique())
     return m.loc[~m["actor_id"].isin(donors), ["actor_id", "name"]].sort_values("name").reset_index(drop=True)
 
 
@@ -610,7 +610,10 @@ def shown_judgements(ds: Dataset) -> pd.DataFrame:
 def _split_ids(values) -> set[str]:
     """Source ids in a column of single ids or ``;``-separated lists."""
     out: set[str] = set()
-    for v in values:
+    # distinct cells first: a Kiel table repeats one source id on every row (and iterating a
+    # pandas string array cell by cell costs ~1 µs a cell)
+    distinct = pd.unique(pd.Series(values, dtype=object)) if not isinstance(values, (set, frozenset)) else values
+    for v in distinct:
         if isinstance(v, str):
             out |= {i.strip() for i in v.split(";") if i.strip()}
     return out

@@ -42,7 +42,8 @@ def source_note(ds: Dataset, source_ids: Iterable[str], extra: str = "") -> str:
 
 def top_sources(ids: Iterable[str], limit: int = 6) -> list[str]:
     """The most frequent source ids first, at most ``limit``; the full list is in Sources."""
-    return list(pd.Series(list(ids), dtype=object).dropna().value_counts().index[:limit])
+    series = ids.astype(object) if isinstance(ids, pd.Series) else pd.Series(list(ids), dtype=object)
+    return list(series.dropna().value_counts().index[:limit])
 
 
 def confidence_flag(conf: pd.Series) -> pd.Series:
@@ -88,5 +89,5 @@ def used_sources(ds: Dataset, actor_id: str | None = None) -> set[str]:
             df = df[df[key] == actor_id]
         for col in SOURCE_COLUMNS:
             if col in df:
-                used |= set(df[col].dropna())
+                used |= set(df[col].dropna().unique())
     return used

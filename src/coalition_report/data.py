@@ -149,7 +149,7 @@ class Dataset:
                 continue
             for col in ("source_id", "gdp_source_id", "membership_source_id", "nato_source_id"):
                 if col in df:
-                    cited |= set(df[col].dropna())
+                    cited |= set(df[col].dropna().unique())
         known = source_dates(self.sources)
         days = [d for d in known[known.index.isin(cited)].dropna().dt.date]
         dates = [d for d in (self.newest_date, *days) if d and d <= date.today()]
@@ -349,7 +349,7 @@ def cut_to(full: Dataset, as_of: str | date | None, *, undated: Undated = "inclu
     tables = dict(full.tables)
     ds = Dataset(tables, full.data_dir, full.descriptor, cutoff, undated, full.kiel_cutoff)
     known = source_dates(tables["sources"]) if "sources" in tables else pd.Series(dtype="datetime64[ns]")
-    kiel_ids = set(tables["aid_activities"]["source_id"]) if "aid_activities" in tables else set()
+    kiel_ids = set(tables["aid_activities"]["source_id"].unique()) if "aid_activities" in tables else set()
     kiel_days = known.reindex(sorted(kiel_ids)).dropna()
     ds.kiel_known = kiel_days.min().date() if len(kiel_days) else None
     if cutoff is None:

@@ -182,12 +182,12 @@ def make_snapshot(ds, currency: str = "EUR", *, country: str | None = None) -> d
         for (donor, measure, typ), g in grouped:
             activity[f"{donor}|{measure}|{typ}"] = {
                 "rows": int(len(g)), "eur": _euros(g["value_eur"].sum()),
-                "sources": sorted(set(g["source_id"].dropna()))}
+                "sources": sorted(set(g["source_id"].dropna().unique()))}
     totals = ds.aid_totals
     for (donor, measure, typ), g in (totals.groupby(["donor_id", "measure", "aid_type"]) if len(totals) else []):
         key = f"{donor}|{measure}|{typ}"
         entry = activity.setdefault(key, {"rows": 0, "eur": 0, "sources": []})
-        entry["sources"] = sorted(set(entry["sources"]) | set(g["source_id"].dropna()))
+        entry["sources"] = sorted(set(entry["sources"]) | set(g["source_id"].dropna().unique()))
     snap["aid_rows"] = activity
     snap["announcements"] = {
         r["announcement_id"]: {**_pick(r, "donor_id", "date", "aid_type", "amount", "currency", "qualifier",

@@ -55,12 +55,12 @@ def check_totals(activities: pd.DataFrame, totals: pd.DataFrame, *,
 
     summed = allocation_sums(activities)
     kiel = allocation_sums(totals)
-    donors = set(activities["donor_id"]) | set(totals["donor_id"])
+    donors = set(activities["donor_id"].unique()) | set(totals["donor_id"].unique())
     if by_type:
         all_keys = sorted((d, t) for d in donors for t in AID_TYPES)
     else:
         all_keys = sorted((d,) for d in donors)
-    has_totals = set(totals["donor_id"])
+    has_totals = set(totals["donor_id"].unique())
     records = []
     for key in all_keys:
         s = summed.get(key, 0.0)

@@ -607,6 +607,9 @@ def _read_table(data_dir: Path, name: str, rel: str, fields: list[_Field], probl
                     if f.name not in header:
                         add(1, f.name, None, "missing-column", "column required by the schema is missing")
                         table.shape_ok = False
+                # decided once, not per row: (position, column, field, memo) of the known columns
+                cols = [(i, col, by_name[col], memo[col]) for i, col in enumerate(header) if col in by_name]
+                absent = [f.name for f in fields if f.name not in {c for _, c, _, _ in cols}]
                 continue
             if not row:
                 add(start, None, None, "blank-row", "blank line inside the table")
@@ -617,17 +620,14 @@ def _read_table(data_dir: Path, name: str, rel: str, fields: list[_Field], probl
                 continue
             typed: dict[str, Any] = {}
             ok = True
-            for col, raw in zip(header, row):
-                spec = by_name.get(col)
-                if spec is None:
-                    continue
+            for i, col, spec, seen in cols:
+                raw = row[i]
                 if undecodable and _has_surrogates(raw):
                     add(start, col, _shown_bytes(raw), "encoding", _ENCODING_MESSAGE)
                     table.bad_columns.add(col)
                     ok = False
                     typed[col] = None
                     continue
-                seen = memo[col]
                 parsed = seen.get(raw)
                 if parsed is None:
                     parsed = _parse_cell(raw, spec)
@@ -639,8 +639,8 @@ def _read_table(data_dir: Path, name: str, rel: str, fields: list[_Field], probl
                     table.bad_columns.add(col)
                     ok = False
                 typed[col] = value
-            for f in fields:
-                typed.setdefault(f.name, None)
+            for absent_name in absent:
+                typed[absent_name] = None
             table.rows.append(typed)
             table.lines.append(start)
             if not ok:

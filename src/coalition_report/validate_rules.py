@@ -62,6 +62,7 @@ class Rules:
     def __init__(self, tables: dict[str, ParsedTable], problems: list[Problem]):
         self.tables, self.problems = tables, problems
         self.fx: dict[str, list[tuple[date, date, float]]] = {}
+        self._valid: dict[str, list] = {}  # each(): the valid rows, listed once per table
 
     def usable(self, *names: str) -> bool:
         return all(n in self.tables and self.tables[n].shape_ok for n in names)
@@ -76,8 +77,10 @@ class Rules:
         """Valid rows of a usable table, with their file and line."""
         if not self.usable(name):
             return []
-        t = self.tables[name]
-        return [(t.path, r, ln) for r, ln in zip(t.rows, t.lines) if not r.get("__invalid__")]
+        if name not in self._valid:  # the rules ask for a table many times
+            t = self.tables[name]
+            self._valid[name] = [(t.path, r, ln) for r, ln in zip(t.rows, t.lines) if not r.get("__invalid__")]
+        return self._valid[name]
 
     def add(self, path, line, col, value, rule, msg):
         self.problems.append(Problem(path, line, col, None if value is None else _fmt_value(value), rule, msg))

@@ -139,7 +139,7 @@ def table_peer_aid(ds: Dataset, country: str, currency: str = "EUR", *, peers: i
     it, and the coalition's co-leads (``peers``: how many neighbours in the ranking)."""
     kiel = kiel_source(ds)
     d = an.aid_by_donor(ds, currency).reset_index(drop=True)
-    if country not in set(d["donor_id"]):
+    if country not in set(d["donor_id"].unique()):
         out = pd.DataFrame({"Note": ["Not a donor in the Kiel tracker's data"]})
         return Table(out, caption=caption or "Aid by type against peers", source_note=source_note(ds, [kiel]))
     d = d.sort_values("rank").reset_index(drop=True)
