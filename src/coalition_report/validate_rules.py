@@ -14,12 +14,20 @@ from .errors import Problem
 from .validate_spec import (DISPLAY_CURRENCIES, NEEDS_ROWS, PLAUSIBLE, ParsedTable, known_country,
                             known_currency)
 
+def _keys(rows: list[dict], cols) -> list[tuple]:
+    """Each row's key as a tuple of its ``cols`` (one column: a comprehension without a loop per cell)."""
+    if len(cols) == 1:
+        c = cols[0]
+        return [(r[c],) for r in rows]
+    return [tuple(r[c] for c in cols) for r in rows]
+
+
 def check_keys(specs: dict[str, dict[str, Any]], tables: dict[str, ParsedTable], problems: list[Problem]) -> None:
     index: dict[tuple[str, tuple[str, ...]], set[tuple]] = {}
 
     def key_set(resource: str, cols: tuple[str, ...]) -> set[tuple]:
         if (resource, cols) not in index:
-            index[(resource, cols)] = {tuple(r[c] for c in cols) for r in tables[resource].rows}
+            index[(resource, cols)] = set(_keys(tables[resource].rows, cols))
         return index[(resource, cols)]
 
     for name, spec in specs.items():
@@ -30,8 +38,8 @@ def check_keys(specs: dict[str, dict[str, Any]], tables: dict[str, ParsedTable],
         if pk and all(c in t.header for c in pk):
             first: dict[tuple, int] = {}
             col_text = ",".join(pk)
-            for row, line in zip(t.rows, t.lines):
-                key = tuple(row[c] for c in pk)
+            keys = _keys(t.rows, pk)
+            for key, row, line in zip(keys, t.rows, t.lines):
                 if None in key:
                     continue
                 seen = first.setdefault(key, line)
@@ -49,8 +57,7 @@ def check_keys(specs: dict[str, dict[str, Any]], tables: dict[str, ParsedTable],
                 continue
             known = key_set(target, rcols)
             col_text, what = ",".join(cols), f"no such {'/'.join(rcols)} in {target}"
-            for row, line in zip(t.rows, t.lines):
-                key = tuple(row[c] for c in cols)
+            for key, line in zip(_keys(t.rows, cols), t.lines):
                 if None in key or key in known:
                     continue
                 problems.append(Problem(t.path, line, col_text, ",".join(map(str, key)), "foreign-key", what))
@@ -244,7 +251,9 @@ class Rules:
 
         for path, r, ln in self.each("aid_activities"):
             for col in ("value_eur", "value_eur_redistributed", "activity_value_eur"):
-                ceiling(path, ln, col, r[col], r[col], r["donor_id"], "an amount")
+                v = r[col]
+                if v is not None and abs(v) > cap:  # the common case decided here, not in a call per cell
+                    ceiling(path, ln, col, v, v, r["donor_id"], "an amount")
         for path, r, ln in self.each("aid_totals"):
             if r["value_eur"] < 0:
                 self.add(path, ln, "value_eur", r["value_eur"], "negative-amount", "a donor total must be >= 0")
