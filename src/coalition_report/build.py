@@ -246,8 +246,14 @@ def build_reports(*, as_of: str = "", currency: str | None = None, formats: Sequ
             display = BatchDisplay([j.name for j in plan], enabled=progress)
             try:
                 if n == 1:
-                    outcomes = [_run_here(j, contexts[j.name], force, progress=display.callback(j.name),
-                                          display=display) for j in plan]
+                    from .render.kernel import reuse_kernels, stop_warm_kernels
+
+                    reuse_kernels()  # one kernel runs the profiles one after another
+                    try:
+                        outcomes = [_run_here(j, contexts[j.name], force, progress=display.callback(j.name),
+                                              display=display) for j in plan]
+                    finally:
+                        stop_warm_kernels()
                 else:
                     outcomes = _run_pool(plan, contexts, force, n, display)
             finally:
@@ -344,6 +350,24 @@ def _worker(job: Job, ctx: BuildContext, force: bool, events: Any) -> dict[str, 
         return {"error": f"{type(exc).__name__}: {exc}", "seconds": time.perf_counter() - t0}
 
 
+def _worker_init() -> None:
+    """A worker keeps its kernel between reports; stopped between reports (the parent's SIGTERM
+    when the batch is interrupted), it stops that kernel before it exits."""
+    import signal
+
+    from .render.kernel import reuse_kernels, stop_warm_kernels
+
+    def stop(signum: int, frame: Any) -> None:
+        try:
+            stop_warm_kernels()
+        finally:
+            os._exit(128 + signum)
+
+    reuse_kernels()
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, stop)
+
+
 def _run_pool(plan: list[Job], contexts: Mapping[str, BuildContext], force: bool, n: int,
               display: "BatchDisplay") -> list[Outcome]:
     import multiprocessing as mp
@@ -354,7 +378,8 @@ def _run_pool(plan: list[Job], contexts: Mapping[str, BuildContext], force: bool
     outcomes: dict[str, Outcome] = {}
     with mp_ctx.Manager() as manager:
         events = manager.Queue()  # put() returns once queued: every event precedes its result
-        pool = ProcessPoolExecutor(max_workers=n, mp_context=mp_ctx)
+        # each worker keeps its kernel for its next report of the same notebook
+        pool = ProcessPoolExecutor(max_workers=n, mp_context=mp_ctx, initializer=_worker_init)
         try:
             futures = {pool.submit(_worker, job, contexts[job.name], force, events): job for job in plan}
             pending = set(futures)

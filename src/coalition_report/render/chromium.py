@@ -43,7 +43,7 @@ from typing import Mapping
 from ..errors import BuildError
 
 __all__ = ["find_chromium", "engine_setting", "engine_identity", "pick_engine", "ChromiumPrint", "ENGINES",
-           "normalise_pdf"]
+           "normalise_pdf", "remembered_pages", "remember_pages"]
 
 ENGINES = ("auto", "chromium", "weasyprint")
 _NAMES = ("chromium", "chromium-browser", "google-chrome-stable", "google-chrome")
@@ -253,6 +253,44 @@ class ChromiumPrint:
                 proc.kill()
             proc.wait()
         shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+def _guess_path(notebook: str) -> Path:
+    from ..files import user_cache_dir
+    from ..hashing import digest
+
+    return user_cache_dir() / f"contents-pages-{digest(notebook)[:16]}.json"
+
+
+def remembered_pages(notebook: str) -> dict[str, int] | None:
+    """The contents' page numbers of the last print of ``notebook`` by this user, in any folder: a
+    first guess for a build with no previous build in its own folder (checked like any guess)."""
+    import json
+
+    from ..files import read_private
+
+    raw = read_private(_guess_path(notebook))
+    try:
+        pages = json.loads(raw) if raw else None
+    except ValueError:
+        return None
+    if not isinstance(pages, dict) or len(pages) > 500:
+        return None
+    return {str(k): v for k, v in pages.items() if isinstance(v, int) and 0 < v < 100_000}
+
+
+def remember_pages(notebook: str, pages: Mapping[str, int]) -> None:
+    """Keep ``pages`` as the next first guess for ``notebook`` (best effort)."""
+    import json
+
+    from ..files import write_atomic
+
+    path = _guess_path(notebook)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, json.dumps(dict(pages), sort_keys=True))
+    except OSError:
+        pass  # a read-only home: two prints next time
 
 
 def _browser_env() -> dict[str, str]:

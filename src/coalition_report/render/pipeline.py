@@ -30,6 +30,7 @@ from ..files import write_atomic
 from ..params import NotebookSpec
 from .cache import cached_execution, cached_result, read_manifest, store_execution
 from .context import BASELINE_SUFFIX, FORMATS, BuildContext, resolve_context
+from .chromium import remember_pages, remembered_pages
 from .exporters import PageExporter, PDFExporter, page_context, source_date
 from .kernel import ensure_kernelspec, execute, failed_cell_number, failed_line, source_position
 from .locks import OutputLock, Scratch, drop_empty, output_problem_text, sweep
@@ -165,10 +166,8 @@ def render_context(ctx: BuildContext, *, prog: Progress | None = None,
         if "pdf" in ctx.formats:  # started first: Chromium prints while the HTML page is made
             step = "pdf"
             t0 = time.perf_counter()
-            previous = read_manifest(ctx.manifest_path, sealed=True) or {}
-            guess = (previous.get("pdf") or {}).get("contents_pages") if isinstance(previous.get("pdf"), dict) else None
-            pending = PDFExporter().start(nb, {**resources, "cr_pdf": {"guess": guess if isinstance(guess, dict)
-                                                                        else None, "work_dir": str(work)}})
+            pending = PDFExporter().start(nb, {**resources, "cr_pdf": {"guess": _contents_guess(ctx),
+                                                                        "work_dir": str(work)}})
             started_s = time.perf_counter() - t0
         if "html" in ctx.formats:
             step = "html"
@@ -184,6 +183,8 @@ def render_context(ctx: BuildContext, *, prog: Progress | None = None,
                 files["pdf"].write_bytes(pending.finish())
             prog.timings["pdf"] = round(prog.timings["pdf"] + started_s, 3)
             pdf_info = pending.info
+            if pdf_info.get("contents_pages"):
+                remember_pages(ctx.notebook, pdf_info["contents_pages"])
         if "ipynb" in ctx.formats:
             files["ipynb"] = executed
         step = "manifest"
@@ -237,6 +238,15 @@ def render_context(ctx: BuildContext, *, prog: Progress | None = None,
     return BuildResult(ctx.notebook, ctx.values, out, published, ctx.manifest_path, dict(prog.timings),
                        ctx.data_hash, meta.title, meta.as_of, warnings,
                        out / snapshot.name if snapshot is not None else None, cache_state)
+
+
+def _contents_guess(ctx: BuildContext) -> dict[str, int] | None:
+    """The contents' page numbers a print starts from: the previous build's in this folder, else
+    the last print of this notebook anywhere (a wrong guess costs a second print, nothing more)."""
+    previous = read_manifest(ctx.manifest_path, sealed=True) or {}
+    pdf = previous.get("pdf")
+    guess = pdf.get("contents_pages") if isinstance(pdf, dict) else None
+    return guess if isinstance(guess, dict) and guess else remembered_pages(ctx.notebook)
 
 
 def _run(ctx: BuildContext, executed: Path, kernel: str, timeout: int | None) -> Any:
