@@ -30,7 +30,7 @@ from hostile.brief_smoke import run_brief, run_profile
 
 DESC = "datapackage.json"
 #: One printed problem: file[:line][: column 'x'][: value 'y']: rule r: explanation
-LINE = re.compile(r"^[\w.-]+(:\d+)?(: column (?:'[^']*'|\"[^\"]*\"))?(: value .+)?: rule [a-z0-9-]+: \S.*$")
+LINE = re.compile(r"^\S+?(:\d+)?(: column (?:'[^']*'|\"[^\"]*\"))?(: value .+)?: rule [a-z0-9-]+: \S.*$")
 MORE = re.compile(r"^[\w.-]+: rule [a-z0-9-]+: \.\.\. and \d+ more \(use --all\)$")
 
 _VALID_DESC = json.loads((m.VALID / DESC).read_text(encoding="utf-8"))

@@ -141,11 +141,11 @@ _REUSE = False
 _WARM: dict[tuple[str, str], tuple[Any, Any]] = {}
 _RAN_WARM = [0]  # executions in this process that ran in a kept kernel
 # Run (silently) in a kept kernel before the next notebook: what one notebook leaves behind that
-# the next would see. The namespace, output history and prompt numbers, the working folder, the
+# the next would see. The namespace, output history and prompt numbers (a new history session,
+# so prompt 1 is not a duplicate line in IPython's history database), the working folder, the
 # brief's colours, pandas' display options; imported modules stay (that is the saving).
 _RESET = """\
-get_ipython().reset(new_session=False)
-get_ipython().execution_count = 1
+get_ipython().reset(new_session=True)
 import os as _os, sys as _sys
 _os.chdir({cwd!r})
 if "coalition_report.style" in _sys.modules:
