@@ -49,7 +49,9 @@ NOTEBOOK = ROOT / "notebooks" / "coalition_brief.ipynb"
 # measuring
 # ---------------------------------------------------------------------------------------------
 def run(cmd: list[str], *, cwd: Path = ROOT, env: dict | None = None, timeout: float = 1800) -> tuple[float, float]:
-    """Wall seconds and peak resident memory (MiB) of the whole process tree, kernel included."""
+    """Wall seconds and peak memory (MiB) of the whole process tree, kernel and browser included:
+    the sum of the processes' PSS (proportional set size: a page shared by n processes counts
+    1/n in each). Summed RSS would count Chromium's shared pages once per helper process."""
     import psutil
 
     t0 = time.perf_counter()
@@ -59,17 +61,26 @@ def run(cmd: list[str], *, cwd: Path = ROOT, env: dict | None = None, timeout: f
     while proc.poll() is None:
         try:
             tree = [root, *root.children(recursive=True)]
-            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+            peak = max(peak, sum(_pss(p) for p in tree if p.is_running()))
         except psutil.Error:
             pass
         if time.perf_counter() - t0 > timeout:
             proc.kill()
             raise SystemExit(f"timed out after {timeout:.0f} s: {' '.join(map(str, cmd))}")
-        time.sleep(0.02)
+        time.sleep(0.1)  # reading every process's PSS costs CPU: sampled every 0.1 s
     err = proc.stderr.read()
     if proc.returncode:
         raise SystemExit(f"failed ({proc.returncode}): {' '.join(map(str, cmd))}\n{err[-2000:]}")
     return time.perf_counter() - t0, peak / 2**20
+
+
+def _pss(proc) -> int:
+    import psutil
+
+    try:
+        return proc.memory_full_info().pss
+    except (psutil.AccessDenied, AttributeError):  # no PSS here: RSS
+        return proc.memory_info().rss
 
 
 def fresh(*paths: Path) -> None:
