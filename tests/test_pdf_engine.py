@@ -135,9 +135,10 @@ def test_header_text_is_a_string_even_when_it_looks_like_markup(tmp_path):
 
 
 @needs_chromium
-def test_cancel_stops_the_browser_and_removes_its_files(tmp_path):
+def test_cancel_stops_the_browser_and_removes_its_files(tmp_path, monkeypatch):
     import psutil
 
+    monkeypatch.setenv("COALITION_KEEP_BROWSER", "0")  # a browser of its own, as without the kept one
     job = ChromiumPrint(PAGE.format(extra=""), work_dir=tmp_path).start()
     pid = job.pid
     assert pid is not None and psutil.pid_exists(pid)
@@ -175,3 +176,25 @@ def test_both_engines_give_contents_numbers_header_and_tags(engine, tmp_path, mo
     assert "Fixture brief" in pages[1] and "Data as of 30 June 2025" in pages[1]
     root = reader.trailer["/Root"]
     assert "/StructTreeRoot" in root and root.get("/Lang") == "en"
+
+
+@needs_chromium
+def test_the_kept_browser_prints_again_and_goes_with_the_process(tmp_path):
+    """Prints in one process share one browser; a print cancelled mid-way closes it, and the next
+    print starts another; closing it removes its profile."""
+    from coalition_report.render.browser import PREFIX, close_shared_browser, shared_browser
+
+    close_shared_browser()
+    first = ChromiumPrint(PAGE.format(extra=""), work_dir=tmp_path).start().finish()
+    browser = shared_browser(chromium.find_chromium(), [])
+    second = ChromiumPrint(PAGE.format(extra=""), work_dir=tmp_path).start().finish()
+    assert shared_browser(chromium.find_chromium(), []) is browser and not browser.closed
+    assert first == second  # the kept browser prints the same bytes each time
+    job = ChromiumPrint(PAGE.format(extra=""), work_dir=tmp_path).start()
+    job.cancel()
+    assert browser.closed
+    assert ChromiumPrint(PAGE.format(extra=""), work_dir=tmp_path).start().finish() == first
+    folder = shared_browser(chromium.find_chromium(), []).folder
+    assert folder.name.startswith(PREFIX) and folder.is_dir()
+    close_shared_browser()
+    assert not folder.exists()

@@ -34,7 +34,9 @@ import re
 import shutil
 import signal
 import subprocess
+import logging
 import tempfile
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -49,6 +51,7 @@ ENGINES = ("auto", "chromium", "weasyprint")
 _NAMES = ("chromium", "chromium-browser", "google-chrome-stable", "google-chrome")
 _CSP = ("default-src 'none'; img-src data:; font-src data:; style-src 'unsafe-inline'; "
         "base-uri 'none'; form-action 'none'")
+_log = logging.getLogger(__name__)
 _TIMEOUT_S = 300
 _LEADER = "." * 160
 _TOC = re.compile(r'(<nav class="toc".*?</nav>)', re.S)
@@ -168,6 +171,9 @@ class ChromiumPrint:
         self.pages: dict[str, int] = {}
         self.prints = 0
         self._proc: subprocess.Popen | None = None
+        self._thread: threading.Thread | None = None
+        self._browser = None
+        self._result: bytes | Exception | None = None
 
     # ------------------------------------------------------------------------------- printing
     def _with_numbers(self, numbers: Mapping[str, int]) -> str:
@@ -184,22 +190,32 @@ class ChromiumPrint:
     def _launch(self, numbers: Mapping[str, int]) -> None:
         html_path = Path(self._tmp) / "page.html"
         html_path.write_text(self._with_numbers(numbers), encoding="utf-8")
-        pdf_path = Path(self._tmp) / "page.pdf"
+        self._started = time.monotonic()
+        self.prints += 1
+        browser = _kept_browser(self.exe)
+        if browser is None:
+            self._spawn()
+            return
+        self._browser, self._result = browser, None
+
+        def run() -> None:  # the browser lays the page out; this thread only waits on its pipe
+            try:
+                self._result = browser.print_pdf(html_path.as_uri(), _TIMEOUT_S)
+            except Exception as exc:  # noqa: BLE001 - handed to _wait, which prints another way
+                self._result = exc
+        self._thread = threading.Thread(target=run, name="chromium-print", daemon=True)
+        self._thread.start()
+
+    def _spawn(self) -> None:
+        """Print with a browser started for this print alone (``--print-to-pdf``)."""
+        html_path, pdf_path = Path(self._tmp) / "page.html", Path(self._tmp) / "page.pdf"
         if pdf_path.exists():
             pdf_path.unlink()
-        cmd = [self.exe, "--headless", "--disable-gpu", "--no-pdf-header-footer", "--generate-pdf-document-outline",
-               "--no-first-run", "--no-default-browser-check", "--disable-extensions", "--disable-sync",
-               "--disable-background-networking", "--disable-component-update", "--mute-audio",
-               "--host-resolver-rules=MAP * ~NOTFOUND",
-               f"--user-data-dir={Path(self._tmp) / 'profile'}", f"--print-to-pdf={pdf_path}",
-               html_path.as_uri()]
-        if hasattr(os, "geteuid") and os.geteuid() == 0:
-            cmd.insert(1, "--no-sandbox")  # Chromium refuses to run its sandbox as root (CI, containers)
+        cmd = [self.exe, "--headless", "--no-pdf-header-footer", "--generate-pdf-document-outline", *_flags(),
+               f"--user-data-dir={Path(self._tmp) / 'profile'}", f"--print-to-pdf={pdf_path}", html_path.as_uri()]
         self._proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
                                       env=_browser_env(),
                                       start_new_session=True)  # its own group: cancel() stops every helper
-        self._started = time.monotonic()
-        self.prints += 1
 
     @property
     def pid(self) -> int | None:
@@ -211,6 +227,14 @@ class ChromiumPrint:
         return self
 
     def _wait(self) -> bytes:
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join(_TIMEOUT_S)
+            result, self._result = self._result, None
+            if isinstance(result, bytes) and result:
+                return result
+            _log.info("the kept browser did not print (%r): printing with a browser of its own", result)
+            self._spawn()
         proc = self._proc
         assert proc is not None
         try:
@@ -245,6 +269,10 @@ class ChromiumPrint:
 
     def cancel(self) -> None:
         """Stop the browser if it is still printing and remove the scratch files."""
+        thread, self._thread = self._thread, None
+        if thread is not None and thread.is_alive() and self._browser is not None:
+            self._browser.close()  # mid-print: the kept browser goes (the next print starts another)
+            thread.join(10)
         proc, self._proc = self._proc, None
         if proc is not None and proc.poll() is None:
             try:
@@ -291,6 +319,30 @@ def remember_pages(notebook: str, pages: Mapping[str, int]) -> None:
         write_atomic(path, json.dumps(dict(pages), sort_keys=True))
     except OSError:
         pass  # a read-only home: two prints next time
+
+
+def _flags() -> list[str]:
+    """The flags of every browser this module starts: nothing loaded from elsewhere, no name resolves."""
+    flags = ["--disable-gpu", "--no-first-run", "--no-default-browser-check", "--disable-extensions",
+             "--disable-sync", "--disable-background-networking", "--disable-component-update", "--mute-audio",
+             "--host-resolver-rules=MAP * ~NOTFOUND"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        flags.insert(0, "--no-sandbox")  # Chromium refuses to run its sandbox as root (CI, containers)
+    return flags
+
+
+def _kept_browser(exe: str):
+    """This process's kept browser (:mod:`~coalition_report.render.browser`), unless
+    ``COALITION_KEEP_BROWSER=0`` or it cannot start (then each print starts its own)."""
+    if os.environ.get("COALITION_KEEP_BROWSER", "1").strip() == "0":
+        return None
+    from .browser import BrowserError, shared_browser
+
+    try:
+        return shared_browser(exe, _flags())
+    except (OSError, BrowserError) as exc:
+        _log.info("no kept browser: %r", exc)
+        return None
 
 
 def _browser_env() -> dict[str, str]:
