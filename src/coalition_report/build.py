@@ -377,43 +377,59 @@ def _worker_init() -> None:
 def _run_pool(plan: list[Job], contexts: Mapping[str, BuildContext], force: bool, n: int,
               display: "BatchDisplay") -> list[Outcome]:
     import multiprocessing as mp
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from multiprocessing.managers import SyncManager
+
+    from .render.locks import Scratch, short_temp_parent
 
     # spawn: workers start clean (no copy of this process's threads, locks or rich console).
     mp_ctx = mp.get_context("spawn")
+    # The manager listens on a Unix socket: under a long TMPDIR its default path is too long
+    # to bind ("AF_UNIX path too long"), so it goes in a private folder under /tmp.
+    sockets = Scratch("cr-batch-", short_temp_parent())
+    try:
+        with SyncManager(address=str(sockets.path / "m"), ctx=mp_ctx) as manager:
+            return _run_workers(plan, contexts, force, n, display, mp_ctx, manager.Queue())
+    finally:
+        sockets.remove()
+
+
+def _run_workers(plan: list[Job], contexts: Mapping[str, BuildContext], force: bool, n: int,
+                 display: "BatchDisplay", mp_ctx: Any, events: Any) -> list[Outcome]:
+    """The reports in ``n`` worker processes; their step events arrive on ``events`` (a manager
+    queue: put() returns once queued, so every event precedes its result)."""
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
     outcomes: dict[str, Outcome] = {}
-    with mp_ctx.Manager() as manager:
-        events = manager.Queue()  # put() returns once queued: every event precedes its result
-        # each worker keeps its kernel for its next report of the same notebook
-        pool = ProcessPoolExecutor(max_workers=n, mp_context=mp_ctx, initializer=_worker_init)
-        try:
-            futures = {pool.submit(_worker, job, contexts[job.name], force, events): job for job in plan}
-            pending = set(futures)
-            while pending:
-                done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-                _drain(events, display)
-                for fut in done:
-                    job = futures[fut]
-                    try:
-                        got = fut.result()
-                    except BaseException as exc:  # the worker died (killed, out of memory)
-                        if isinstance(exc, KeyboardInterrupt):
-                            raise
-                        got = {"error": f"worker process failed: {type(exc).__name__}: {exc}", "seconds": 0.0}
-                    outcome = Outcome(job, result=got.get("result"), error=got.get("error"),
-                                      seconds=got.get("seconds", 0.0))
-                    outcomes[job.name] = outcome
-                    display.finished(outcome)
+    # each worker keeps its kernel for its next report of the same notebook
+    pool = ProcessPoolExecutor(max_workers=n, mp_context=mp_ctx, initializer=_worker_init)
+    try:
+        futures = {pool.submit(_worker, job, contexts[job.name], force, events): job for job in plan}
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
             _drain(events, display)
-        except BaseException:
-            for proc in list(getattr(pool, "_processes", {}).values()):
+            for fut in done:
+                job = futures[fut]
                 try:
-                    proc.terminate()  # SIGTERM: each worker cleans up its kernel and temp folder
-                except OSError:
-                    continue  # already gone
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
-        pool.shutdown(wait=True)
+                    got = fut.result()
+                except BaseException as exc:  # the worker died (killed, out of memory)
+                    if isinstance(exc, KeyboardInterrupt):
+                        raise
+                    got = {"error": f"worker process failed: {type(exc).__name__}: {exc}", "seconds": 0.0}
+                outcome = Outcome(job, result=got.get("result"), error=got.get("error"),
+                                  seconds=got.get("seconds", 0.0))
+                outcomes[job.name] = outcome
+                display.finished(outcome)
+        _drain(events, display)
+    except BaseException:
+        for proc in list(getattr(pool, "_processes", {}).values()):
+            try:
+                proc.terminate()  # SIGTERM: each worker cleans up its kernel and temp folder
+            except OSError:
+                continue  # already gone
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
     return [outcomes[j.name] for j in plan]
 
 

@@ -19,7 +19,6 @@ import os
 import select
 import signal
 import subprocess
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -34,19 +33,15 @@ class BrowserError(RuntimeError):
     """The kept browser failed (it is then closed; the caller prints another way)."""
 
 
-def _scratch_parent() -> Path:
-    # Not tempfile.gettempdir(): a Unix socket path under it may be too long, and a test that
-    # points it at its own folder would find the kept browser's profile there.
-    return Path("/tmp") if os.access("/tmp", os.W_OK) else Path(tempfile.gettempdir())
-
-
 class Browser:
     """A headless Chromium on a DevTools pipe. :meth:`print_pdf` prints one page; :meth:`close`."""
 
     def __init__(self, exe: str, flags: list[str]):
-        from .locks import Scratch, sweep
+        from .locks import Scratch, short_temp_parent, sweep
 
-        parent = _scratch_parent()
+        # Not under TMPDIR: Chrome's singleton socket path may be too long there, and a test
+        # that points TMPDIR at its own folder would find the kept browser's profile in it.
+        parent = short_temp_parent()
         sweep(parent, PREFIX)  # profiles of browsers whose process was killed
         self._scratch = Scratch(PREFIX, parent)
         r_cmd, w_cmd = os.pipe()

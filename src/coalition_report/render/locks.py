@@ -27,6 +27,12 @@ LOCK_NAME = ".lock"
 _UNLOCKED_STALE_S = 3600
 
 
+def short_temp_parent() -> Path:
+    """Where a folder for Unix sockets goes: ``/tmp`` when writable (a socket path is limited to
+    ~107 bytes, and TMPDIR may be long: a test's, a CI runner's), else the temporary folder."""
+    return Path("/tmp") if os.access("/tmp", os.W_OK) else Path(tempfile.gettempdir())
+
+
 class Scratch:
     """A private temporary folder (mode 0700) that the build using it holds a lock on.
 
