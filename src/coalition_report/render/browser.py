@@ -1,8 +1,8 @@
 """One headless Chromium per process, kept for the next print: driven over its DevTools pipe.
 
 Starting the browser is about half of a short print (~0.6 s of CPU). A batch worker prints a
-profile after another, a test session prints hundreds of small pages, and the preview prints
-again after each edit; all reuse the browser this module keeps. Each print gets a new tab, which
+profile after another and a test session prints hundreds of small pages; both reuse the browser
+this module keeps (the preview serves HTML only and prints nothing). Each print gets a new tab, which
 is closed after it. The browser runs with the flags of :mod:`~coalition_report.render.chromium`
 (no network names, a throw-away profile in a locked scratch folder swept after a crash) and ends
 with this process: on exit, and by itself when the pipe closes (the process was killed).
