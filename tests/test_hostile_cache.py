@@ -404,9 +404,8 @@ def first_member() -> str:
     return coalition_countries(load_data(ROOT / "data"))[0]
 
 
-# Not serial: the signal follows a report's "built" line, and the check is only that the batch
-# stopped early and published whole reports; a loaded machine stops it earlier still.
 @pytest.mark.slow
+@pytest.mark.serial
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_an_interrupted_batch_leaves_an_index_of_what_is_published(first_member, tmp_path, sig):
     """The first member's HTML+PDF from an earlier build; the batch (HTML only) publishes its new

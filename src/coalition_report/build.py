@@ -361,11 +361,11 @@ def _worker_init() -> None:
     when the batch is interrupted), it stops that kernel before it exits."""
     import signal
 
-    from .render.kernel import reuse_kernels, stop_warm_kernels
+    from .render.kernel import kill_warm_kernels, reuse_kernels
 
     def stop(signum: int, frame: Any) -> None:
         try:
-            stop_warm_kernels()
+            kill_warm_kernels()  # no event loop in a signal handler: kill, remove, exit
         finally:
             os._exit(128 + signum)
 
