@@ -356,24 +356,6 @@ def _worker(job: Job, ctx: BuildContext, force: bool, events: Any) -> dict[str, 
         return {"error": f"{type(exc).__name__}: {exc}", "seconds": time.perf_counter() - t0}
 
 
-def _worker_init() -> None:
-    """A worker keeps its kernel between reports; stopped between reports (the parent's SIGTERM
-    when the batch is interrupted), it stops that kernel before it exits."""
-    import signal
-
-    from .render.kernel import kill_warm_kernels, reuse_kernels
-
-    def stop(signum: int, frame: Any) -> None:
-        try:
-            kill_warm_kernels()  # no event loop in a signal handler: kill, remove, exit
-        finally:
-            os._exit(128 + signum)
-
-    reuse_kernels()
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, stop)
-
-
 def _run_pool(plan: list[Job], contexts: Mapping[str, BuildContext], force: bool, n: int,
               display: "BatchDisplay") -> list[Outcome]:
     import multiprocessing as mp
@@ -400,8 +382,9 @@ def _run_workers(plan: list[Job], contexts: Mapping[str, BuildContext], force: b
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     outcomes: dict[str, Outcome] = {}
-    # each worker keeps its kernel for its next report of the same notebook
-    pool = ProcessPoolExecutor(max_workers=n, mp_context=mp_ctx, initializer=_worker_init)
+    # Workers start a kernel per report: a kept kernel (reuse_kernels, as --jobs 1 does) raced
+    # the batch's interruption in one CI run (a channel thread's traceback on stderr).
+    pool = ProcessPoolExecutor(max_workers=n, mp_context=mp_ctx)
     try:
         futures = {pool.submit(_worker, job, contexts[job.name], force, events): job for job in plan}
         pending = set(futures)

@@ -242,7 +242,7 @@ def _reset(km: Any, cwd: str) -> bool:
         if not await km.is_alive():
             return False
         kc = km.client()
-        kc.start_channels()
+        kc.start_channels(hb=False)  # no heartbeat thread: nothing left running if this is interrupted
         try:
             await kc.wait_for_ready(timeout=30)
             reply = await kc.execute_interactive(_RESET.format(cwd=cwd), silent=True, store_history=False,
