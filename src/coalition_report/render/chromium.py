@@ -346,12 +346,11 @@ def _kept_browser(exe: str):
 
 
 def _browser_env() -> dict[str, str]:
-    """The browser's environment: its singleton socket goes in a folder under TMPDIR, and a Unix
-    socket path is limited to ~107 bytes; under a long TMPDIR (a test's) it uses /tmp."""
-    env = dict(os.environ)
-    if len(tempfile.gettempdir()) > 48 and os.access("/tmp", os.W_OK):
-        env["TMPDIR"] = "/tmp"
-    return env
+    """The browser's environment: its singleton socket goes under TMPDIR, and a Unix socket path
+    is limited to ~107 bytes, so TMPDIR is the short folder the kept browser uses too."""
+    from .locks import short_temp_parent
+
+    return dict(os.environ, TMPDIR=str(short_temp_parent()))
 
 
 def _id_key(ref: str) -> str:

@@ -23,8 +23,7 @@ from .locks import Scratch, sweep
 from .signals import check_stop, signals_deferred
 
 __all__ = ["KERNEL_NAME", "KERNEL_PREFIX", "ensure_kernelspec", "execute", "failed_cell_number",
-           "source_position", "failed_line", "reuse_kernels", "stop_warm_kernels", "kill_warm_kernels",
-           "warm_runs"]
+           "source_position", "failed_line", "reuse_kernels", "stop_warm_kernels", "warm_runs"]
 
 KERNEL_NAME = "coalition-report"
 #: Prefix of the kernels' private folders under TMPDIR (connection file, IPC sockets).
@@ -172,20 +171,6 @@ def reuse_kernels() -> None:
         atexit.register(stop_warm_kernels)
         util.Finalize(None, stop_warm_kernels, exitpriority=10)  # a pool worker skips atexit
     _REUSE = True
-
-
-def kill_warm_kernels() -> None:
-    """Kill the kept kernel's process and remove its folder at once: no event loop, no waiting
-    (for a signal handler; :func:`stop_warm_kernels` is the orderly way)."""
-    while _WARM:
-        _, (km, scratch) = _WARM.popitem()
-        proc = getattr(getattr(km, "provisioner", None), "process", None)
-        try:
-            if proc is not None:
-                proc.kill()
-        except OSError:
-            pass  # already gone
-        scratch.remove()
 
 
 def warm_runs() -> int:
