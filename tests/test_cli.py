@@ -77,3 +77,36 @@ def test_build_parameters_are_one_line_before_anything_runs(tmp_path, args, need
     [line] = r.stderr.strip().splitlines()
     assert line.startswith("error: ") and needle in line, line
     assert not (tmp_path / "out").exists()
+
+
+#: A stop signal's exception landing inside a constructor, as one did inside asyncio's event
+#: loop (CI): the half-built object fails in its finaliser, and a coroutine it held was never
+#: awaited. Run as the CLI's own process, so the finalisers run when they do for a user.
+_HALF_BUILT = r"""
+import signal, sys
+from coalition_report import cli
+from coalition_report.errors import BuildInterrupted
+
+class HalfBuilt:
+    def __init__(self, job):
+        self.job = job
+        raise BuildInterrupted(signal.SIGINT, "demo: interrupted by SIGINT during execute")
+        self.handlers = {}  # never reached, like the loop's _signal_handlers
+    def __del__(self):
+        list(self.handlers)  # AttributeError, as asyncio's BaseEventLoop.__del__ raised
+
+async def start_kernel():
+    pass
+
+def handler(args):
+    HalfBuilt(start_kernel())
+
+cli._validate = handler
+sys.exit(cli.main(["validate"]))
+"""
+
+
+def test_an_interrupted_build_leaves_one_line_not_the_debris_of_what_it_cut_short():
+    r = subprocess.run([sys.executable, "-c", _HALF_BUILT], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 130, r.stderr
+    assert r.stderr.splitlines() == ["error: demo: interrupted by SIGINT during execute"], r.stderr

@@ -341,6 +341,7 @@ def _run_here(job: Job, ctx: BuildContext, force: bool, *, progress: Any,
 def _worker(job: Job, ctx: BuildContext, force: bool, events: Any) -> dict[str, Any]:
     """Run one report in a worker process; step events go to ``events`` (a manager queue)."""
     from .render import render_context, stop_on_signals
+    from .render.signals import settle_after_stop
 
     def callback(step: str, state: str, seconds: float) -> None:
         events.put((job.name, step, state, seconds))
@@ -350,6 +351,9 @@ def _worker(job: Job, ctx: BuildContext, force: bool, events: Any) -> dict[str, 
         with stop_on_signals():  # SIGTERM from the parent: clean up
             result = render_context(ctx, progress=callback, force=force)
         return {"result": result, "seconds": time.perf_counter() - t0}
+    except KeyboardInterrupt:
+        settle_after_stop()  # this worker is stopping: its half-built debris stays quiet
+        raise
     except CoalitionReportError as exc:
         return {"error": str(exc), "seconds": time.perf_counter() - t0}
     except Exception as exc:  # reported as this report's outcome

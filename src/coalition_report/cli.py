@@ -244,6 +244,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {printable(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt as exc:  # BuildInterrupted says what happened to the outputs
+        from .render.signals import settle_after_stop
+        settle_after_stop()  # the stop's half-built debris: no traceback after the one line
         print(f"error: {printable(str(exc)) or 'interrupted'}", file=sys.stderr)
         return getattr(exc, "exit_code", 130)
     except BrokenPipeError:

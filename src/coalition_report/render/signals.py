@@ -9,16 +9,18 @@ clean-up runs or while a set of outputs is published, so neither is cut short.
 from __future__ import annotations
 
 import functools
+import gc
 import signal
 import sys
 import threading
+import warnings
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
 from ..errors import BuildInterrupted
 
 __all__ = ["stop_on_signals", "stops_on_signals", "signals_deferred", "check_stop", "hold_signals",
-           "release_signals", "propagated", "interrupted_message"]
+           "release_signals", "propagated", "interrupted_message", "settle_after_stop"]
 
 _STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
 #: ``pending``: a signal that arrived inside a deferred block; ``raised``: the last signal
@@ -59,6 +61,26 @@ def _hide_dropped_interrupts(unraisable: Any) -> None:
     if isinstance(unraisable.exc_value, BuildInterrupted):
         return
     sys.__unraisablehook__(unraisable)
+
+
+def _drop_unraisable(unraisable: Any) -> None:
+    """``sys.unraisablehook`` once a stopped process is exiting: see :func:`settle_after_stop`."""
+
+
+def settle_after_stop() -> None:
+    """Finalise what a stop signal cut short, quietly; call it where a stopped process reports
+    its one line and exits (the CLI, a batch worker).
+
+    The signal's exception can land inside any constructor, such as asyncio's event loop in the
+    middle of ``__init__``; that half-built object later fails in its finaliser ("Exception
+    ignored in ... AttributeError"), and a coroutine it never ran warns "never awaited". Both
+    are debris of the stop, not faults, and a traceback would bury the line that says what
+    happened to the outputs. So from here on the process drops finaliser errors and that
+    warning, and collects the debris now rather than at exit.
+    """
+    sys.unraisablehook = _drop_unraisable
+    warnings.filterwarnings("ignore", message=r"coroutine .* was never awaited", category=RuntimeWarning)
+    gc.collect()
 
 
 @contextmanager
