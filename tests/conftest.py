@@ -44,6 +44,29 @@ def build_brief(tmp_path_factory):
     return get
 
 
+_PDF_TEXT: dict = {}
+
+
+def pdf_pages(path: Path) -> list[str]:
+    """Each page's text of the PDF at ``path``, in reading order, by poppler's ``pdftotext``.
+
+    pypdf's extraction took about 45 s of the suite's CPU (py-spy), several tests reading the
+    same briefs; pdftotext is many times faster, and the text is kept per file version."""
+    import shutil
+    import subprocess
+
+    path = Path(path)
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _PDF_TEXT:
+        exe = shutil.which("pdftotext")
+        assert exe, "pdftotext (poppler-utils) is required: make test installs it"
+        out = subprocess.run([exe, "-enc", "UTF-8", str(path), "-"], capture_output=True, check=True).stdout
+        pages = out.decode("utf-8").split("\f")
+        _PDF_TEXT[key] = pages[:-1] if pages and not pages[-1].strip() else pages  # a \f ends each page
+    return list(_PDF_TEXT[key])
+
+
 def copy_shipped_data(dest: Path) -> Path:
     """A private, writable copy of the shipped data package at ``dest`` (real copies, never
     links: tests append to and rewrite its files)."""

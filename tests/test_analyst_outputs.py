@@ -11,11 +11,10 @@ import re
 import nbformat
 import pytest
 from bs4 import BeautifulSoup
-from pypdf import PdfReader
 
 from coalition_report.errors import BuildError
 from coalition_report.render import NotebookSpec, render_report
-from conftest import ROOT, chromium_dom
+from conftest import ROOT, chromium_dom, pdf_pages
 
 pytestmark = pytest.mark.slow
 
@@ -82,7 +81,7 @@ def test_hand_written_chart_and_table_in_the_html(analyst_build, tmp_path):
 
 def test_hand_written_chart_and_table_in_the_pdf(analyst_build):
     result, _ = analyst_build
-    text = re.sub(r"\s+", " ", " ".join(p.extract_text() or "" for p in PdfReader(result.outputs["pdf"]).pages))
+    text = re.sub(r"\s+", " ", " ".join(pdf_pages(result.outputs["pdf"])))
     for label in ("Handwritten chart title", "Handwritten euros", "Handwritten donors", "Alphaland"):
         assert label in text, label
     assert "166,463,900,000" in text and "2,500,000" in text and "Source: not stated" in text

@@ -15,9 +15,8 @@ from datetime import date, timedelta
 
 import pytest
 from bs4 import BeautifulSoup
-from pypdf import PdfReader
 
-from conftest import ROOT
+from conftest import ROOT, pdf_pages
 
 pytestmark = pytest.mark.slow
 
@@ -85,7 +84,7 @@ def built(request, build_brief):
     soup = BeautifulSoup(html, "html.parser")
     for tag in soup(["script", "style"]):
         tag.decompose()
-    pdf = [p.extract_text() or "" for p in PdfReader(result.outputs["pdf"]).pages]
+    pdf = pdf_pages(result.outputs["pdf"])
     return {"day": _day(request.param), "html": html, "soup": soup,
             "text": re.sub(r"\s+", " ", soup.get_text(" ")), "pdf": re.sub(r"\s+", " ", " ".join(pdf))}
 

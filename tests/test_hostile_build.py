@@ -37,7 +37,7 @@ import pytest
 from bs4 import BeautifulSoup
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from conftest import ROOT, chromium_dom, copy_shipped_data, default_stop_signals
+from conftest import ROOT, chromium_dom, copy_shipped_data, default_stop_signals, pdf_pages
 
 DATA = ROOT / "data"
 PY = sys.executable
@@ -213,14 +213,12 @@ def hostile_build(tmp_path_factory):
 @pytest.fixture(scope="module")
 def hostile_pages(hostile_build):
     """Visible text of each page (scripts removed) and of each PDF, whitespace squashed."""
-    from pypdf import PdfReader
-
     pages = {}
     for stem in ("coalition-brief", "country-FRA"):
         soup = BeautifulSoup((hostile_build / f"{stem}.html").read_text(encoding="utf-8"), "html.parser")
         for s in soup.find_all("script"):
             s.decompose()
-        pdf = "".join(p.extract_text() or "" for p in PdfReader(hostile_build / f"{stem}.pdf").pages)
+        pdf = "".join(pdf_pages(hostile_build / f"{stem}.pdf"))
         pages[stem] = (squash(soup.get_text()), squash(pdf))
     return pages
 

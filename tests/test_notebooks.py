@@ -14,11 +14,10 @@ from pathlib import Path
 
 import pytest
 from bs4 import BeautifulSoup
-from pypdf import PdfReader
 
 from coalition_report.build import build_all
 from coalition_report.errors import BuildError
-from conftest import ROOT, chromium_dom
+from conftest import ROOT, chromium_dom, pdf_pages
 
 pytestmark = pytest.mark.slow
 
@@ -84,7 +83,7 @@ def brief(build_brief):
 
 @pytest.fixture(scope="module")
 def pdf_text(brief) -> list[str]:
-    return [p.extract_text() or "" for p in PdfReader(brief.outputs["pdf"]).pages]
+    return pdf_pages(brief.outputs["pdf"])
 
 
 @pytest.fixture(scope="module")
@@ -154,13 +153,7 @@ def _content_lines(page: str) -> list[str]:
 
 def test_no_heading_alone_at_a_page_foot_and_no_stranded_source_note(brief, pdf_text, soup):
     """Read in page order (pdftotext), where pypdf returns chart text after the notes."""
-    import shutil
-    import subprocess
-    exe = shutil.which("pdftotext")
-    if exe is None:
-        pytest.skip("pdftotext (poppler-utils) is not installed: apt-get install poppler-utils")
-    pages = subprocess.run([exe, str(brief.outputs["pdf"]), "-"], capture_output=True, text=True,
-                           check=True).stdout.split("\f")
+    pages = pdf_pages(brief.outputs["pdf"])
     headings = {a.get_text().strip() for a in soup.select("nav.toc a")}
     annex = _annex_page(pdf_text)
     for i, page in enumerate(pages[1:annex], start=2):
@@ -174,7 +167,7 @@ def test_no_heading_alone_at_a_page_foot_and_no_stranded_source_note(brief, pdf_
 
 @pytest.mark.parametrize("as_of", ["2025-03-20", "2025-06-30"])
 def test_early_briefs_show_only_judgements_written_by_then(build_brief, as_of):
-    pages = [p.extract_text() or "" for p in PdfReader(build_brief(as_of).outputs["pdf"]).pages]
+    pages = pdf_pages(build_brief(as_of).outputs["pdf"])
     text = re.sub(r"\s+", " ", "\n".join(pages))
     rows = _rows("judgements.csv")
     shown = max(r["written_as_of"] for r in rows if r["written_as_of"] <= as_of)

@@ -15,12 +15,11 @@ import nbformat
 import pandas as pd
 import pytest
 from bs4 import BeautifulSoup
-from pypdf import PdfReader
 
 from coalition_report.errors import BuildError
 from coalition_report.render import NotebookSpec, render_report
 from coalition_report.render.fields import missing_fields
-from conftest import ROOT, chromium_dom
+from conftest import ROOT, chromium_dom, pdf_pages
 
 SETUP = (f"from coalition_report import brief\nds, meta = brief.setup(as_of='', currency='EUR', "
          f"data_dir={str(ROOT / 'data')!r}, top_n=15)\nmeta")
@@ -114,7 +113,7 @@ def test_footnote_citation_and_cross_reference_in_the_html(written, tmp_path):
 @pytest.mark.slow
 def test_footnote_citation_and_cross_reference_in_the_pdf(written):
     result, extra = written
-    text = re.sub(r"\s+", " ", " ".join(p.extract_text() or "" for p in PdfReader(result.outputs["pdf"]).pages))
+    text = re.sub(r"\s+", " ", " ".join(pdf_pages(result.outputs["pdf"])))
     assert "as Figure 1 shows, listed in Table 1 [ref-002; " + extra + "]" in text
     assert "1. Government-to-government aid only [ref-003]" in text  # the note at the foot of the page
     assert "[^kiel]" not in text and "@fig-hand" not in text and "[@" not in text.replace("[@not-a-key]", "")
