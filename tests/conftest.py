@@ -128,3 +128,22 @@ def make_special(path: Path, kind: str, *, folder: Path, file: Path | None = Non
         path.symlink_to(file)
     else:
         path.symlink_to(folder, target_is_directory=True)
+
+
+#: Seconds each of the heaviest files took in one worker (a timeline of `make test`, 2026-12-06).
+#: `make test` hands whole files to its two workers (--dist loadfile) in collection order
+#: (--no-loadscope-reorder; xdist's own order is by test count, which sent a 7-test file taking
+#: 34 s near the end): heaviest first, so the last files to start are short and both workers
+#: finish together. Only the order depends on these numbers; a file not listed runs after them.
+FILE_SECONDS = {
+    "test_hostile_build.py": 58, "test_hostile_data.py": 51, "test_hostile_cache.py": 38,
+    "test_cache.py": 34, "test_notebooks.py": 33, "test_as_of.py": 25, "test_build.py": 21,
+    "test_changes.py": 20, "test_cli.py": 18, "test_analyst_outputs.py": 16, "test_notebook_hygiene.py": 15,
+    "test_preview.py": 14, "test_charts.py": 13, "test_writing.py": 11, "test_render.py": 11,
+    "test_sections.py": 10, "test_warm_kernel.py": 9, "test_pdf_engine.py": 9, "test_validate_files.py": 8,
+    "test_kiel_transaction.py": 7,
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    items.sort(key=lambda item: -FILE_SECONDS.get(item.path.name, 0))  # stable: in-file order kept
