@@ -249,15 +249,9 @@ def describe_spec(spec: Mapping[str, Any]) -> str:
 
 def vl_version() -> str:
     """Vega-Lite version (``"6.4"``) matching Altair's schema, as vl-convert names it."""
-    import altair as alt
-    import vl_convert as vlc
+    from .svgcache import vl_version as version
 
-    major_minor = ".".join(alt.SCHEMA_VERSION.lstrip("v").split(".")[:2])
-    versions = vlc.get_vegalite_versions()
-    if major_minor in versions:
-        return major_minor
-    same_major = [v for v in versions if v.split(".")[0] == major_minor.split(".")[0]]
-    return (same_major or versions)[-1]
+    return version()
 
 
 def _count_rows(spec: Any) -> int:

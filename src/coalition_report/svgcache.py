@@ -9,16 +9,46 @@ preview) is read back instead. Only a file this user owns and nobody else can wr
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 from pathlib import Path
 
 from .files import read_private, user_cache_dir, write_atomic
 from .hashing import digest
 
-__all__ = ["chart_svg"]
+__all__ = ["chart_svg", "vl_version"]
 
 #: Charts kept; past this the oldest are removed when a new one is stored.
 MAX_CHARTS = 2000
+
+
+@functools.lru_cache(maxsize=1)
+def vl_version() -> str:
+    """Vega-Lite version (``"6.4"``) matching Altair's schema, as vl-convert names it.
+
+    Kept in the user's cache under the two package versions that decide it: the build's own
+    process (the manifest, the HTML page's script bundle) then need not import Altair, ~0.2 s."""
+    from importlib.metadata import version
+
+    path = user_cache_dir() / f"vl-version-altair{version('altair')}-vlc{version('vl-convert-python')}.txt"
+    raw = read_private(path)
+    if raw is not None and re.fullmatch(rb"\d+\.\d+", raw):
+        return raw.decode()
+    import altair as alt
+    import vl_convert as vlc
+
+    major_minor = ".".join(alt.SCHEMA_VERSION.lstrip("v").split(".")[:2])
+    versions = vlc.get_vegalite_versions()
+    if major_minor not in versions:
+        same_major = [v for v in versions if v.split(".")[0] == major_minor.split(".")[0]]
+        major_minor = (same_major or versions)[-1]
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, major_minor)
+    except OSError:
+        pass  # a read-only home: worked out again next time
+    return major_minor
 
 
 def chart_svg(spec: dict, vl_version: str) -> str:

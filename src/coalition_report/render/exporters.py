@@ -56,8 +56,9 @@ def vega_bundle() -> str:
     """vega + vega-lite + vega-embed as one script, cached in-process and on disk."""
     from importlib.metadata import version
 
-    vl = display.vl_version()
-    key = f"vlc{version('vl-convert-python')}-vl{vl}"
+    # Keyed on the two versions that decide the bundle (Altair's schema picks the Vega-Lite
+    # version): read from the installed metadata, not by importing Altair (~0.2 s a process).
+    key = f"vlc{version('vl-convert-python')}-altair{version('altair')}"
     if key in _BUNDLE:
         return _BUNDLE[key]
     cache = user_cache_dir() / f"vega-bundle-{key}.js"
@@ -71,7 +72,7 @@ def vega_bundle() -> str:
     if text is None:
         import vl_convert as vlc
 
-        text = vlc.javascript_bundle(vl_version=vl)
+        text = vlc.javascript_bundle(vl_version=display.vl_version())
         try:
             cache.parent.mkdir(parents=True, exist_ok=True)
             write_atomic(cache, text)
