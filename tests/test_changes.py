@@ -283,7 +283,7 @@ def test_rebuild_lists_exactly_the_new_records(tmp_path, data_copy):
 
     data = data_copy
     out = tmp_path / "reports"
-    kw = dict(data_dir=data, out_dir=out, formats=("html",), countries=["GBR"], jobs=2, progress=False)
+    kw = dict(data_dir=data, out_dir=out, formats=("html",), countries=["GBR"], jobs=1, progress=False)  # one process: the batch pool is test_build's
 
     first = build_all(**kw)
     assert [r.snapshot.name for r in first] == ["coalition-brief.snapshot.json", "country-GBR.snapshot.json"]
