@@ -242,6 +242,25 @@ def parse_rule(name: str, default: Any, comment: str) -> tuple[Param, str]:
                   public=not private), help_text.strip())
 
 
+def _parameters_key(path: str) -> str | None:
+    """A hash of what papermill reads to find the declarations: the ``parameters`` cell's source
+    and the notebook's language (so a Markdown edit keeps the cached declarations); None if the
+    notebook cannot be read here (papermill then reports it)."""
+    import json
+
+    from .hashing import digest
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            nb = json.load(fh)
+        cells = [c for c in nb.get("cells", []) if "parameters" in (c.get("metadata") or {}).get("tags", [])]
+        meta = nb.get("metadata") or {}
+        lang = ((meta.get("kernelspec") or {}).get("language"), (meta.get("language_info") or {}).get("name"))
+    except (OSError, ValueError, AttributeError, TypeError):
+        return None
+    return digest({"parameters": [c.get("source") for c in cells], "language": lang, "v": 1})
+
+
 def _declarations(path: str) -> list[tuple[str, str, str]]:
     """``(name, default source, comment)`` per declared parameter, from papermill's
     :func:`~papermill.inspect_notebook`. Kept on disk per notebook content (sha256), so that an
@@ -252,7 +271,7 @@ def _declarations(path: str) -> list[tuple[str, str, str]]:
 
     from .files import user_cache_dir
 
-    cache = user_cache_dir() / f"params-{sha256_file(path)}.json"
+    cache = user_cache_dir() / f"params-{_parameters_key(path) or sha256_file(path)}.json"
     try:
         found = json.loads(cache.read_text(encoding="utf-8"))
         if isinstance(found, list) and all(isinstance(x, list) and len(x) == 3 for x in found):

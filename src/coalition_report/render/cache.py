@@ -212,11 +212,15 @@ def _exec_seal(code_key: str, sha256: str) -> str | None:
     return seal({"execution": code_key, "sha256": sha256})
 
 
-def cached_execution(out: Path, code_key: str, nb_path: Path, executed: Path) -> Any | None:
+def cached_execution(out: Path, code_key: str, nb_path: Path, executed: Path, *,
+                     canonical: bool = True) -> Any | None:
     """The cached executed notebook for ``code_key`` with the current Markdown cells, or None.
 
     Code cells are identical by construction of the key; their outputs are copied in order onto
-    the current notebook, papermill's injected-parameters cell is kept where it was.
+    the current notebook, papermill's injected-parameters cell is kept where it was. The result
+    is also written to ``executed``: in nbformat's own layout when ``canonical`` (it is published
+    as the ``ipynb`` output), else as compact JSON, which only this build and the cache read
+    (nbformat's indented writer, with its copy and validation, took ~0.4 s of a Markdown edit).
     """
     import nbformat
 
@@ -251,7 +255,10 @@ def cached_execution(out: Path, code_key: str, nb_path: Path, executed: Path) ->
             cells.append(injected)
     old.cells = cells
     os.utime(cached)  # most recently used
-    nbformat.write(old, str(executed))
+    if canonical:
+        nbformat.write(old, str(executed))
+    else:
+        executed.write_text(json.dumps(old, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
     return old
 
 

@@ -44,7 +44,7 @@ from typing import Mapping
 
 from ..errors import BuildError
 
-__all__ = ["find_chromium", "engine_setting", "engine_identity", "pick_engine", "ChromiumPrint", "ENGINES",
+__all__ = ["find_chromium", "engine_setting", "engine_identity", "pick_engine", "prewarm", "ChromiumPrint", "ENGINES",
            "normalise_pdf", "remembered_pages", "remember_pages"]
 
 ENGINES = ("auto", "chromium", "weasyprint")
@@ -251,6 +251,8 @@ class ChromiumPrint:
 
     def finish(self) -> bytes:
         """The PDF, once the contents show the pages their headings are on."""
+        import pypdf  # noqa: F401 - loaded (~0.2 s) while the browser still prints, not after
+
         try:
             numbers = dict(self.guess)
             for _ in range(3):
@@ -343,6 +345,21 @@ def _kept_browser(exe: str):
     except (OSError, BrowserError) as exc:
         _log.info("no kept browser: %r", exc)
         return None
+
+
+def prewarm() -> None:
+    """Start this process's kept browser in the background, so that the print later in this
+    build does not wait the ~0.6 s a browser takes to start (a new process's build: the CLI, a
+    Markdown edit). Only when the PDF may be printed by Chromium; a non-daemon thread, so the
+    process waits for the start to finish and its exit handler then closes the browser."""
+    try:
+        if engine_setting() == "weasyprint":
+            return
+    except BuildError:
+        return  # a bad setting: the print step says so
+    exe = find_chromium()
+    if exe and os.environ.get("COALITION_KEEP_BROWSER", "1").strip() != "0":
+        threading.Thread(target=_kept_browser, args=(exe,), name="cr-browser-start").start()
 
 
 def _browser_env() -> dict[str, str]:

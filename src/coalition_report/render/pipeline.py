@@ -146,9 +146,14 @@ def render_context(ctx: BuildContext, *, prog: Progress | None = None,
             scratch = Scratch(".build-", out)
         work = scratch.path
         executed = work / f"{stem}.ipynb"
+        if "pdf" in ctx.formats:
+            from .chromium import prewarm
+
+            prewarm()  # the browser starts while the notebook runs or is read from the cache
         step = "execute"
         with prog.step("execute"):
-            nb = None if force else cached_execution(out, ctx.code_key, ctx.nb_path, executed)
+            nb = None if force else cached_execution(out, ctx.code_key, ctx.nb_path, executed,
+                                                           canonical="ipynb" in ctx.formats)
             if nb is None:
                 nb = _run(ctx, executed, kernel_name or ensure_kernelspec(), timeout)
             else:
