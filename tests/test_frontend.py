@@ -273,6 +273,7 @@ def test_profile_watch_list_repeats_the_brief(shipped):
             assert r["text"][:30] in text
 
 
+@pytest.mark.slow  # prints a PDF
 def test_long_unbreakable_words_wrap_in_the_pdf(tmp_path):
     """A 3,000-character word in body text is printed whole, on the page (issue 17, item 7).
 

@@ -334,6 +334,7 @@ def test_an_oversized_compare_to_file_is_refused_by_its_size(fra_profile, tmp_pa
     assert str(big) in line and "more than the 67108864 allowed" in line, line
 
 
+@pytest.mark.slow  # builds the FRA profile
 def test_the_snapshot_a_build_writes_passes_the_schema(fra_profile):
     from coalition_report.snapshot import check_snapshot, load_snapshot
 

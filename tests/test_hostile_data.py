@@ -12,6 +12,7 @@ Most cases are generated from the descriptor: every resource, every field, every
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -85,6 +86,7 @@ def test_shipped_data_validates_with_zero_problems(capsys):
     assert code == 0 and "0 problems" in out and lines == []
 
 
+@pytest.mark.slow  # runs the notebooks on the package
 def test_valid_fixture_builds(pkg):
     for cur in ("EUR", *DISPLAY_CURRENCIES):
         run_brief(pkg, currency=cur)
@@ -111,6 +113,7 @@ def test_descriptor_type_change_names_resource_and_field(capsys, pkg, res, col, 
            says="the code reads it as")
 
 
+@pytest.mark.slow  # runs the notebooks on the package
 @pytest.mark.parametrize("res", list(EXPECTED_FIELDS))
 def test_resource_removed_from_descriptor(capsys, pkg, res):
     m.edit_descriptor(pkg, lambda d: d["resources"].remove(m.resource(d, res)))
@@ -127,6 +130,7 @@ def test_resource_without_path(capsys, pkg, res):
     expect(capsys, pkg, [(DESC, m.descriptor_line(pkg, res), None, res, "resource-path")])
 
 
+@pytest.mark.slow  # runs the notebooks on the package
 @pytest.mark.parametrize("res", RESOURCES)
 def test_header_only_table(capsys, pkg, res):
     """Tables the brief cannot do without are refused when header-only; the others build."""
@@ -282,6 +286,7 @@ def test_each_formula_start(capsys, pkg, start):
     expect(capsys, pkg, [("meetings.csv", 3, "outcome", value, "formula")], says=f"starting with {start!r}")
 
 
+@pytest.mark.slow  # runs the notebooks on the package
 @pytest.mark.parametrize("res,col,value", [
     ("meetings.csv", "outcome", "Air, sea\r\nand energy; tab\tinside"),   # line breaks and tab are text
     ("positions.csv", "quote", "«Мы не видим компромисса» — 🇺🇦 Київ"),   # any script, emoji
@@ -323,6 +328,7 @@ def test_utf8_bom(capsys, pkg):
     expect(capsys, pkg, [("events.csv", 1, None, None, "encoding")], says="byte-order mark")
 
 
+@pytest.mark.slow  # runs the notebooks on the package
 @pytest.mark.parametrize("newline", ["\r\n", "\r"])
 def test_crlf_and_cr_line_ends_accepted(capsys, pkg, newline):
     for res in RESOURCES:
@@ -533,7 +539,8 @@ def test_subprocess(fixture, rule):
 
 from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
 
-_SETTINGS = settings(max_examples=60, deadline=None, database=None,
+# `make test` draws 60 cases per property; `make test-fast` sets HYPOTHESIS_EXAMPLES lower.
+_SETTINGS = settings(max_examples=int(os.environ.get("HYPOTHESIS_EXAMPLES") or 60), deadline=None, database=None,
                      suppress_health_check=[HealthCheck.function_scoped_fixture])
 _NUMERIC = [(r["name"], f["name"]) for r in _VALID_DESC["resources"] for f in r["schema"]["fields"]
             if f.get("type") in ("number", "integer")]

@@ -97,6 +97,7 @@ PAGE = """<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>T</t
 </body></html>"""
 
 
+@pytest.mark.slow  # prints with a browser
 @needs_chromium
 def test_contents_numbers_are_the_pages_the_headings_are_on(tmp_path):
     job = ChromiumPrint(PAGE.format(extra=""), work_dir=tmp_path).start()
@@ -115,6 +116,7 @@ def test_contents_numbers_are_the_pages_the_headings_are_on(tmp_path):
     assert again.finish() == pdf and again.prints == 1  # a right guess: one print, the same bytes
 
 
+@pytest.mark.slow  # prints with a browser
 @needs_chromium
 def test_the_page_cannot_run_script_or_reach_the_network(tmp_path):
     extra = ('<script>document.write("SCRIPT-RAN")</script>'
@@ -124,6 +126,7 @@ def test_the_page_cannot_run_script_or_reach_the_network(tmp_path):
     assert "Two." in text and "SCRIPT-RAN" not in text
 
 
+@pytest.mark.slow  # prints with a browser
 @needs_chromium
 def test_header_text_is_a_string_even_when_it_looks_like_markup(tmp_path):
     title = 'A "quoted" \\ title &lt;/style&gt;&lt;p&gt;INJECTED'
@@ -134,6 +137,7 @@ def test_header_text_is_a_string_even_when_it_looks_like_markup(tmp_path):
     assert pages[1].count("INJECTED") == 1 and "One." in pages[1]  # and the page's own style still holds
 
 
+@pytest.mark.slow  # prints with a browser
 @needs_chromium
 def test_cancel_stops_the_browser_and_removes_its_files(tmp_path, monkeypatch):
     import psutil
@@ -178,6 +182,7 @@ def test_both_engines_give_contents_numbers_header_and_tags(engine, tmp_path, mo
     assert "/StructTreeRoot" in root and root.get("/Lang") == "en"
 
 
+@pytest.mark.slow  # prints with a browser
 @needs_chromium
 def test_the_kept_browser_prints_again_and_goes_with_the_process(tmp_path):
     """Prints in one process share one browser; a print cancelled mid-way closes it, and the next
