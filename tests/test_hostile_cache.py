@@ -76,6 +76,23 @@ def _build(spec, out: Path, **kw):
     return render_report(spec, {}, out_dir=out, formats=("html", "pdf"), basename="tamper", progress=False, **kw)
 
 
+@pytest.mark.slow
+def test_damaged_compiled_templates_are_compiled_again(cache_home, tmp_path):
+    """Compiled templates kept in the user cache and damaged there (their header intact, the rest
+    not) are compiled again: the same page, no error."""
+    from jinja2.bccache import bc_magic
+
+    spec = _tiny_spec(tmp_path / "nb")
+    first = _build(spec, tmp_path / "a")
+    kept = sorted((cache_home / "templates").glob("*.cache"))
+    assert kept, "no compiled template was kept"
+    for f in kept:
+        f.write_bytes(bc_magic + b"\x80garbage")  # the version matches; the checksum does not unpickle
+        f.chmod(0o600)
+    second = _build(spec, tmp_path / "b", force=True)
+    assert second.outputs["html"].read_bytes() == first.outputs["html"].read_bytes()
+
+
 def _reseal_entry(out: Path, entry_key: str, fmt: str | None, path: Path) -> None:
     """Write ``path``'s new size and hash into the manifest, as a tamperer would."""
     man = out / "manifest.json"

@@ -359,7 +359,14 @@ def prewarm() -> None:
         return  # a bad setting: the print step says so
     exe = find_chromium()
     if exe and os.environ.get("COALITION_KEEP_BROWSER", "1").strip() != "0":
-        threading.Thread(target=_kept_browser, args=(exe,), name="cr-browser-start").start()
+        threading.Thread(target=_start_in_background, args=(exe,), name="cr-browser-start").start()
+
+
+def _start_in_background(exe: str) -> None:
+    try:
+        _kept_browser(exe)
+    except Exception as exc:  # noqa: BLE001 - not this thread's to report: the print starts its own browser or says why
+        _log.info("the kept browser did not start in the background: %r", exc)
 
 
 def _browser_env() -> dict[str, str]:

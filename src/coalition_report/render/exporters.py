@@ -231,14 +231,20 @@ def _bytecode_cache() -> Any:
     A compiled template is code: a file is loaded only if this user owns it and nobody else can
     write it; one that cannot be stored is compiled again next time."""
     import io
+    import pickle
 
     from jinja2 import FileSystemBytecodeCache
 
     class PrivateBytecodeCache(FileSystemBytecodeCache):
         def load_bytecode(self, bucket: Any) -> None:
             raw = read_private(self._get_cache_filename(bucket))
-            if raw is not None:
-                bucket.load_bytecode(io.BytesIO(raw))  # checks Jinja's version and the template's checksum
+            if raw is None:
+                return
+            try:  # Jinja checks its version and the template's checksum; a damaged file is compiled again
+                bucket.load_bytecode(io.BytesIO(raw))
+            except (EOFError, ValueError, TypeError, IndexError, pickle.UnpicklingError) as exc:
+                _log.info("ignoring a damaged compiled template: %r", exc)
+                bucket.reset()
 
         def dump_bytecode(self, bucket: Any) -> None:
             try:
