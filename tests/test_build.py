@@ -246,3 +246,31 @@ def test_a_parameter_added_only_to_the_notebook_is_set_from_the_cli_and_papermil
     executed = json.loads((tmp_path / "x.ipynb").read_text())
     tb = [o for c in executed["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert len(tb) == 1 and len(tb[0]["traceback"]) == 1  # the kernel shows one line, not a traceback
+
+
+def test_parameter_declarations_are_cached_per_parameters_cell_and_only_a_private_copy_is_read(tmp_path,
+                                                                                              monkeypatch):
+    """A Markdown edit keeps the cached declarations; a code edit to the parameters cell does not;
+    a cache file someone else may write is not read (a forged default would be believed)."""
+    from coalition_report import params
+
+    monkeypatch.setenv("COALITION_CACHE_DIR", str(tmp_path / "cache"))
+    nb = nbformat.read(ROOT / "notebooks" / "country_profile.ipynb", as_version=4)
+    path = tmp_path / "profile.ipynb"
+    nbformat.write(nb, path)
+    first = params._declarations(str(path))
+    assert first[0][:2] == ("country", '"GBR"')
+    [cached] = (tmp_path / "cache").glob("params-*.json")
+
+    nb.cells[0].source += "\n\nAn edited introduction."  # Markdown only: the same declarations, same file
+    nbformat.write(nb, path)
+    assert params._declarations(str(path)) == first and list((tmp_path / "cache").glob("params-*.json")) == [cached]
+
+    cached.write_text(json.dumps([["country", "'ZZZ'", "forged"]]))
+    cached.chmod(0o666)  # anyone may write it: not read, papermill reads the notebook again
+    assert params._declarations(str(path)) == first
+
+    [cell] = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    cell.source = cell.source.replace('"GBR"', '"FRA"')
+    nbformat.write(nb, path)
+    assert params._declarations(str(path))[0][:2] == ("country", '"FRA"')

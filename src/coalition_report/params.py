@@ -263,28 +263,27 @@ def _parameters_key(path: str) -> str | None:
 
 def _declarations(path: str) -> list[tuple[str, str, str]]:
     """``(name, default source, comment)`` per declared parameter, from papermill's
-    :func:`~papermill.inspect_notebook`. Kept on disk per notebook content (sha256), so that an
-    unchanged rebuild and each notebook kernel read the declaration without importing papermill."""
+    :func:`~papermill.inspect_notebook`. Kept on disk per parameters cell (:func:`_parameters_key`),
+    so that an unchanged rebuild, a Markdown edit and each notebook kernel read the declaration
+    without importing papermill."""
     import json
 
+    from .files import read_private, user_cache_dir, write_atomic
     from .hashing import sha256_file
 
-    from .files import user_cache_dir
-
     cache = user_cache_dir() / f"params-{_parameters_key(path) or sha256_file(path)}.json"
+    raw = read_private(cache)  # like every user-cache file: only one this user alone can write
     try:
-        found = json.loads(cache.read_text(encoding="utf-8"))
+        found = json.loads(raw) if raw is not None else None
         if isinstance(found, list) and all(isinstance(x, list) and len(x) == 3 for x in found):
             return [tuple(map(str, x)) for x in found]
-    except (OSError, ValueError):
-        pass  # not cached yet (or damaged): read it with papermill below
+    except ValueError:
+        pass  # damaged: read it with papermill below
     from papermill import inspect_notebook
 
     decl = [(name, str(info["default"]), str(info.get("help") or ""))
             for name, info in inspect_notebook(path).items()]
     try:
-        from .files import write_atomic
-
         cache.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(cache, json.dumps(decl))
     except OSError:
