@@ -199,8 +199,7 @@ def test_importing_display_is_cheap():
 def test_a_chart_is_converted_once_per_spec_and_only_a_private_copy_is_trusted(tmp_path, monkeypatch):
     import vl_convert as vlc
 
-    from coalition_report.display import vl_version
-    from coalition_report.svgcache import chart_svg
+    from coalition_report.svgcache import chart_svg, vl_version
 
     monkeypatch.setenv("COALITION_CACHE_DIR", str(tmp_path))
     calls, real = [], vlc.vegalite_to_svg

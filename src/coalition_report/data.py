@@ -289,16 +289,16 @@ def _read_validated(root: Path) -> "Dataset | None":
 def _write_validated(root: Path, ds: "Dataset") -> None:
     import pickle
 
-    from .files import write_atomic
+    from .files import keep_private
 
     path = _validated_path(root)
     if path is None:
         return
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, pickle.dumps(ds, protocol=pickle.HIGHEST_PROTOCOL))
-    except (OSError, pickle.PicklingError):
-        return  # a read-only home: validated again next time
+        blob = pickle.dumps(ds, protocol=pickle.HIGHEST_PROTOCOL)
+    except pickle.PicklingError:
+        return  # validated again next time
+    keep_private(path, blob)
 
 
 #: Tables whose rows are dated facts: (date column, the column naming their source).

@@ -28,6 +28,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from .dates import format_date
 from .notebook_css import NOTEBOOK_CSS, notebook_html
+from .svgcache import vl_version
 from .textsafe import escape_markdown, strip_control
 
 __all__ = ["Figure", "Table", "ReportMeta", "Markdown", "KeyFigures", "References", "bullets", "strong",
@@ -245,13 +246,6 @@ def describe_spec(spec: Mapping[str, Any]) -> str:
                 fields.append(f"{ch}: {label}")
     text = what + (f" “{title}”" if title else "")
     return text + (f" ({'; '.join(map(str, fields))})" if fields else "") + "."
-
-
-def vl_version() -> str:
-    """Vega-Lite version (``"6.4"``) matching Altair's schema, as vl-convert names it."""
-    from .svgcache import vl_version as version
-
-    return version()
 
 
 def _count_rows(spec: Any) -> int:

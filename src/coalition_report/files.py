@@ -6,11 +6,12 @@ entry) sees the old file or the new one, never half of one.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from pathlib import Path
 
-__all__ = ["write_atomic", "copy_atomic"]
+__all__ = ["write_atomic", "copy_atomic", "keep_private", "read_private", "user_cache_dir"]
 
 
 def _tmp_name(target: Path) -> Path:
@@ -50,6 +51,20 @@ def user_cache_dir() -> Path:
     """This user's cache folder (``$COALITION_CACHE_DIR``, else ``$XDG_CACHE_HOME/coalition-report``)."""
     return Path(os.environ.get("COALITION_CACHE_DIR") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "coalition-report"))
+
+
+def keep_private(path: str | Path, data: str | bytes) -> bool:
+    """Store ``data`` at ``path`` in this user's cache (folders made, written atomically); False
+    when it cannot be stored (a read-only or full home): the caller works it out again next time.
+    What it stores is read back with :func:`read_private`."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, data)
+        return True
+    except OSError as exc:
+        logging.getLogger(__name__).info("not kept in the cache: %s: %s", path, exc)
+        return False
 
 
 def read_private(path: str | Path) -> bytes | None:

@@ -14,7 +14,7 @@ import os
 import re
 from pathlib import Path
 
-from .files import read_private, user_cache_dir, write_atomic
+from .files import keep_private, read_private, user_cache_dir
 from .hashing import digest
 
 __all__ = ["chart_svg", "vl_version"]
@@ -43,11 +43,7 @@ def vl_version() -> str:
     if major_minor not in versions:
         same_major = [v for v in versions if v.split(".")[0] == major_minor.split(".")[0]]
         major_minor = (same_major or versions)[-1]
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, major_minor)
-    except OSError:
-        pass  # a read-only home: worked out again next time
+    keep_private(path, major_minor)
     return major_minor
 
 
@@ -64,12 +60,8 @@ def chart_svg(spec: dict, vl_version: str) -> str:
     import vl_convert as vlc
 
     svg = vlc.vegalite_to_svg(spec, vl_version=vl_version)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, svg)
+    if keep_private(path, svg):
         _prune(folder)
-    except OSError:
-        pass  # a read-only home: converted again next time
     return svg
 
 

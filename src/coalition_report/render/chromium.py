@@ -313,14 +313,9 @@ def remember_pages(notebook: str, pages: Mapping[str, int]) -> None:
     """Keep ``pages`` as the next first guess for ``notebook`` (best effort)."""
     import json
 
-    from ..files import write_atomic
+    from ..files import keep_private
 
-    path = _guess_path(notebook)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, json.dumps(dict(pages), sort_keys=True))
-    except OSError:
-        pass  # a read-only home: two prints next time
+    keep_private(_guess_path(notebook), json.dumps(dict(pages), sort_keys=True))  # if not: two prints next time
 
 
 def _flags() -> list[str]:

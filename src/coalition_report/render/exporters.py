@@ -23,7 +23,8 @@ from nbconvert import HTMLExporter
 from traitlets import Bool
 
 from .. import __version__, config, display
-from ..files import read_private, user_cache_dir, write_atomic
+from ..files import keep_private, read_private, user_cache_dir
+from ..svgcache import vl_version
 from .markdown import fill_placeholders
 from .offline import assert_offline
 from .prepare import Meta, PrepareOutputs, markdown_html, strip_tags, unique_id
@@ -64,22 +65,13 @@ def vega_bundle() -> str:
     if key in _BUNDLE:
         return _BUNDLE[key]
     cache = user_cache_dir() / f"vega-bundle-{key}.js"
-    text = None
-    try:
-        text = cache.read_text(encoding="utf-8")
-        if "vegaEmbed" not in text:
-            text = None
-    except OSError:
-        text = None  # not cached yet
-    if text is None:
+    raw = read_private(cache)  # script every page runs: only a copy this user alone can write
+    text = raw.decode("utf-8", "replace") if raw is not None else None
+    if text is None or "vegaEmbed" not in text:
         import vl_convert as vlc
 
-        text = vlc.javascript_bundle(vl_version=display.vl_version())
-        try:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(cache, text)
-        except OSError as exc:  # a read-only home: built again next time
-            _log.info("cannot cache the vega bundle in %s: %s", cache, exc)
+        text = vlc.javascript_bundle(vl_version=vl_version())
+        keep_private(cache, text)
     # Inline <script>: a literal "</script" would end it early.
     text = re.sub(r"</(script)", r"<\\/\1", text, flags=re.I)
     _BUNDLE[key] = text

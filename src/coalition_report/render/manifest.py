@@ -7,8 +7,9 @@ import sys
 from pathlib import Path
 from typing import Any, Mapping
 
-from .. import __version__, config, display
+from .. import __version__, config
 from ..hashing import sha256_file
+from ..svgcache import vl_version
 from .cache import SEAL_KEY, seal
 
 __all__ = ["lib_versions", "versions", "display_path", "file_entry", "make_manifest", "dumps"]
@@ -39,7 +40,7 @@ def lib_versions() -> dict[str, str | None]:
 
 def versions() -> dict[str, str | None]:
     """The manifest's versions: the libraries plus the Vega-Lite version charts are made for."""
-    return {**lib_versions(), "vega-lite": display.vl_version()}
+    return {**lib_versions(), "vega-lite": vl_version()}
 
 
 def display_path(path: Path) -> str:

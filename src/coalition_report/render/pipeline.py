@@ -30,7 +30,7 @@ from ..files import write_atomic
 from ..params import NotebookSpec
 from .cache import cached_execution, cached_result, read_manifest, store_execution
 from .context import BASELINE_SUFFIX, FORMATS, BuildContext, resolve_context
-from .chromium import remember_pages, remembered_pages
+from .chromium import prewarm, remember_pages, remembered_pages
 from .exporters import PageExporter, PDFExporter, page_context, source_date
 from .kernel import ensure_kernelspec, execute, failed_cell_number, failed_line, source_position
 from .locks import OutputLock, Scratch, drop_empty, output_problem_text, sweep
@@ -147,8 +147,6 @@ def render_context(ctx: BuildContext, *, prog: Progress | None = None,
         work = scratch.path
         executed = work / f"{stem}.ipynb"
         if "pdf" in ctx.formats:
-            from .chromium import prewarm
-
             prewarm()  # the browser starts while the notebook runs or is read from the cache
         step = "execute"
         with prog.step("execute"):
