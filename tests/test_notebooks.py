@@ -165,6 +165,26 @@ def test_no_heading_alone_at_a_page_foot_and_no_stranded_source_note(brief, pdf_
         assert len(lines) >= 5 or i == annex, f"page {i} holds only {lines!r}"
 
 
+def test_no_table_caption_and_header_end_a_page_without_a_row(brief, soup):
+    """A table's caption and header row at a page foot with its first row on the next page (seen in
+    the annex: Tables 7 and 11) is a table split badly; the whole PDF is checked."""
+    words = {}  # table number -> the words of its caption and header cells
+    for cap in soup.select("figure.table caption"):
+        m = re.match(r"Table\s*(\d+)\s*\.", cap.get_text(" ", strip=True))
+        table = cap.find_parent("table")
+        if m and table is not None:
+            words[m.group(1)] = set(cap.get_text(" ").split()) | set(
+                " ".join(th.get_text(" ") for th in table.select("thead th")).split())
+    assert len(words) >= 10
+    for i, page in enumerate(pdf_pages(brief.outputs["pdf"]), start=1):
+        lines = _content_lines(page)
+        starts = [k for k, line in enumerate(lines) if re.match(r"Table\s*\d+\s*\.", line)]
+        if starts:
+            number = re.match(r"Table\s*(\d+)", lines[starts[-1]]).group(1)
+            rest = set(" ".join(lines[starts[-1] + 1:]).split())
+            assert not (number in words and rest <= words[number]), f"page {i} ends with {lines[starts[-1]]!r} and no row"
+
+
 @pytest.mark.parametrize("as_of", ["2025-03-20", "2025-06-30"])
 def test_early_briefs_show_only_judgements_written_by_then(build_brief, as_of):
     pages = pdf_pages(build_brief(as_of).outputs["pdf"])
