@@ -16,10 +16,14 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
+# pip compiles every file it installs, one at a time (~13 s of the ~29 s install here); compileall
+# then compiles them on both cores, leaving out the packages' own test suites (nothing imports
+# them). Bytecode is written here because some shells set PYTHONDONTWRITEBYTECODE.
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade "pip>=24"
-	$(PY) -m pip install -q -c constraints.txt -e '.[test]'
+	$(PY) -m pip install -q --no-compile -c constraints.txt -e '.[test]'
+	$(PY) -m compileall -q -j 0 -x '/tests/' $(VENV)/lib
 	$(PY) -m ipykernel install --sys-prefix --name coalition-report --display-name "Python (coalition-report)" >/dev/null
 	touch $(STAMP)
 
