@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install -q --upgrade "pip>=24"
 	$(PY) -m pip install -q --no-compile -c constraints.txt -e '.[test]'
 	$(PY) -m compileall -q -j 0 -x '/tests/' $(VENV)/lib
-	$(PY) -m ipykernel install --sys-prefix --name coalition-report --display-name "Python (coalition-report)" >/dev/null
+	$(PY) -c "from coalition_report.render.kernel import ensure_kernelspec; ensure_kernelspec()"  # the kernel builds and JupyterLab use
 	touch $(STAMP)
 
 venv: $(STAMP) ## create .venv and install the pinned dependencies (constraints.txt)

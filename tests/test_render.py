@@ -187,6 +187,44 @@ def test_kernelspec_runs_this_interpreter():
     assert KernelSpecManager().get_kernel_spec(name).argv[0] == sys.executable
 
 
+@pytest.mark.slow
+def test_a_build_kernel_pins_the_hash_seed_starts_without_the_debugger_and_stops_by_sigkill(tmp_path, monkeypatch):
+    """The kernelspec runs render/kernel_launch.py with PYTHONHASHSEED=0; a build starts it with
+    --no-debugger, so ipykernel never imports debugpy (~0.1 s of CPU per kernel). Plain papermill
+    and JupyterLab start the same spec without the flag (test_fixture_runs_under_plain_papermill).
+    The kernel is stopped by SIGKILL alone: jupyter_client's shutdown sent SIGINT first, and a
+    kernel still starting wrote part of a KeyboardInterrupt traceback into a stopped build's stderr."""
+    import signal
+
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.provisioning.local_provisioner import LocalProvisioner
+
+    sent, send = [], LocalProvisioner.send_signal
+
+    async def recorded(self, signum):
+        sent.append(signum)
+        await send(self, signum)
+
+    monkeypatch.setattr(LocalProvisioner, "send_signal", recorded)
+
+    spec = KernelSpecManager().get_kernel_spec(render.ensure_kernelspec())
+    assert spec.argv[1:] == ["-m", "coalition_report.render.kernel_launch", "-f", "{connection_file}"]
+    assert spec.env["PYTHONHASHSEED"] == "0"
+    folder = tmp_path / "nb"
+    folder.mkdir()
+    code = ("import os, sys\nprint(os.environ.get('PYTHONHASHSEED'), 'debugpy' in sys.modules, "
+            "sys.modules.get('debugpy'), type(get_ipython().kernel).__name__)")
+    nb = new_notebook(cells=[new_markdown_cell("# Kernel"), new_code_cell(code)],
+                      metadata={"kernelspec": {"name": "coalition-report", "language": "python", "display_name": "x"}})
+    nbformat.write(nb, folder / "kernel.ipynb")
+    result = render_report(NotebookSpec("kernel", (), path=folder / "kernel.ipynb"), out_dir=tmp_path / "out",
+                           formats=("ipynb",), progress=False)
+    ran = nbformat.read(result.outputs["ipynb"], as_version=4)
+    [out] = ran.cells[1].outputs
+    assert out["text"].strip() == "0 True None IPythonKernel"  # debugpy blocked, never loaded
+    assert sent == [signal.SIGKILL]
+
+
 def test_importing_render_is_cheap():
     code = ("import sys, coalition_report.render; heavy = [m for m in ('altair', 'pandas', "
             "'papermill', 'nbconvert', 'weasyprint', 'vl_convert') if m in sys.modules]; "

@@ -22,10 +22,12 @@ from ..files import write_atomic
 from .locks import Scratch, sweep
 from .signals import check_stop, signals_deferred
 
-__all__ = ["KERNEL_NAME", "KERNEL_PREFIX", "ensure_kernelspec", "execute", "failed_cell_number",
+__all__ = ["KERNEL_NAME", "KERNEL_PREFIX", "ensure_kernelspec", "execute", "kill_kernel", "failed_cell_number",
            "source_position", "failed_line", "reuse_kernels", "stop_warm_kernels", "warm_runs"]
 
 KERNEL_NAME = "coalition-report"
+#: What the kernelspec runs (see :mod:`.kernel_launch`); builds add ``--no-debugger``.
+LAUNCHER = "coalition_report.render.kernel_launch"
 #: Prefix of the kernels' private folders under TMPDIR (connection file, IPC sockets).
 KERNEL_PREFIX = "cr-kernel-"
 _log = logging.getLogger(__name__)
@@ -35,7 +37,9 @@ def ensure_kernelspec(name: str = KERNEL_NAME) -> str:
     """Make sure kernel ``name`` runs *this* interpreter; install it into ``sys.prefix`` if not.
 
     Returns the kernel name to use. The spec pins ``PYTHONHASHSEED=0`` so set iteration order,
-    and with it any output that depends on it, is the same in every build.
+    and with it any output that depends on it, is the same in every build, and runs
+    :mod:`.kernel_launch`. A spec of that name that differs (``ipykernel install``'s, which pins
+    no hash seed) is replaced.
     """
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
@@ -44,7 +48,8 @@ def ensure_kernelspec(name: str = KERNEL_NAME) -> str:
             spec = KernelSpecManager().get_kernel_spec(kname)
         except NoSuchKernel:
             return False
-        return bool(spec.argv) and os.path.abspath(spec.argv[0]) == os.path.abspath(sys.executable)
+        return (bool(spec.argv) and os.path.abspath(spec.argv[0]) == os.path.abspath(sys.executable)
+                and spec.argv[1:] == _kernel_argv()[1:] and (spec.env or {}).get("PYTHONHASHSEED") == "0")
 
     if matches(name):
         return name
@@ -58,9 +63,13 @@ def ensure_kernelspec(name: str = KERNEL_NAME) -> str:
     return alt
 
 
+def _kernel_argv() -> list[str]:
+    return [sys.executable, "-m", LAUNCHER, "-f", "{connection_file}"]
+
+
 def _install_kernelspec(target: Path, name: str) -> bool:
     spec = {
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "argv": _kernel_argv(),
         "display_name": f"Python ({name})",
         "language": "python",
         "env": {"PYTHONHASHSEED": "0"},
@@ -110,6 +119,7 @@ def execute(nb_path: Path, params: dict, out_nb: Path, kernel: str, timeout: int
             # ~2 MB of chart specs and SVG that was over half the execution time. It still
             # writes it at the end and when a cell fails.
             request_save_on_cell_execute=False,
+            extra_arguments=["--no-debugger"],  # nbclient appends them to the spec's argv
             execution_timeout=timeout, km=km,
             on_cell_start=lambda cell, cell_index, **_: started.append(cell.get("id")),
             # nbclient starts the kernel in resources.metadata.path: no process-wide chdir.
@@ -266,6 +276,21 @@ def _kernel_manager_class() -> type:
     return _KernelManager
 
 
+async def kill_kernel(km: Any) -> None:
+    """SIGKILL the kernel's process group and reap the process; nothing if it has none.
+
+    Not ``shutdown_kernel(now=True)``: jupyter_client interrupts (SIGINT) before it kills, and a
+    kernel still importing when a build is stopped then wrote the start of a KeyboardInterrupt
+    traceback into the build's stderr before the SIGKILL landed (seen in a loaded test run).
+    The connection file and sockets are removed by ``cleanup_resources``."""
+    import asyncio
+
+    if not km.has_kernel:
+        return
+    await km.provisioner.kill()
+    await asyncio.wait_for(km.provisioner.wait(), timeout=5)
+
+
 def _stop_kernel(km: Any) -> None:
     """Stop what :func:`execute` started: the cell's task, the clients, the kernel process.
     Best effort at every stage (the kernel may be dead already): failures are logged, and the
@@ -292,10 +317,9 @@ def _stop_kernel(km: Any) -> None:
             except Exception as exc:  # a client of a dead kernel: keep stopping the rest
                 _log.debug("stop_channels: %r", exc)
         try:
-            if km.has_kernel:
-                await km.shutdown_kernel(now=True)  # SIGKILL; also removes the connection file
+            await kill_kernel(km)
         except Exception as exc:  # already dead: the scratch folder removal cleans up
-            _log.debug("shutdown_kernel: %r", exc)
+            _log.debug("kill_kernel: %r", exc)
         finally:
             try:
                 await km.cleanup_resources()

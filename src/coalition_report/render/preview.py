@@ -279,7 +279,7 @@ class Preview:
                            connection_file=str(self._scratch.path / "kernel.json"))
         if len(str(self._scratch.path)) <= 100:
             km.transport, km.ip = "ipc", str(self._scratch.path / "k")
-        km.start_kernel(cwd=str(self.path.parent))
+        km.start_kernel(cwd=str(self.path.parent), extra_arguments=["--no-debugger"])  # see kernel_launch
         kc = km.client()
         kc.start_channels()
         kc.wait_for_ready(timeout=120)
@@ -292,8 +292,12 @@ class Preview:
         try:
             if kc is not None:
                 kc.stop_channels()
-            if km is not None and km.has_kernel:
-                km.shutdown_kernel(now=True)
+            if km is not None:
+                from jupyter_core.utils import run_sync
+
+                from .kernel import kill_kernel
+
+                run_sync(kill_kernel)(km)  # no SIGINT first: see kill_kernel
         except Exception as exc:  # already dead: the scratch folder goes anyway
             _log.debug("stopping the kernel: %r", exc)
         finally:
