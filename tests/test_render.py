@@ -208,7 +208,8 @@ def test_a_build_kernel_pins_the_hash_seed_starts_without_the_debugger_and_stops
     monkeypatch.setattr(LocalProvisioner, "send_signal", recorded)
 
     spec = KernelSpecManager().get_kernel_spec(render.ensure_kernelspec())
-    assert spec.argv[1:] == ["-m", "coalition_report.render.kernel_launch", "-f", "{connection_file}"]
+    assert spec.argv[1:] == ["-Xfrozen_modules=off", "-m", "coalition_report.render.kernel_launch", "-f",
+                             "{connection_file}"]
     assert spec.env["PYTHONHASHSEED"] == "0"
     folder = tmp_path / "nb"
     folder.mkdir()
