@@ -44,16 +44,25 @@ def build_brief(tmp_path_factory):
     return get
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def good_profile(tmp_path_factory) -> Path:
-    """A complete, good FRA profile (HTML+PDF), built once per test module by the real CLI: the
-    'previous outputs' that the fault tests (test_hostile_build, test_signals) must not touch."""
+    """A complete, good FRA profile (HTML+PDF) built by the real CLI: the 'previous outputs' that
+    the fault tests (test_hostile_build, test_signals) must not touch. Built once per test run
+    and shared by the xdist workers as :func:`build_brief` is; read-only for tests (they copy it)."""
+    import fcntl
+
     from test_hostile_build import cli, debris, profile_args
 
-    root = tmp_path_factory.mktemp("good")
-    run = cli(*profile_args(root / "out", currency="EUR"), tmpdir=root / "tmp")
-    assert run.returncode == 0, run.stderr[-3000:]
-    assert debris(root / "out", root / "tmp") == []
+    base = tmp_path_factory.getbasetemp()
+    root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "shared-good-profile"
+    root.mkdir(exist_ok=True)
+    with open(root / "build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one build; the other worker waits for it
+        if not (root / "built").exists():
+            run = cli(*profile_args(root / "out", currency="EUR"), tmpdir=root / "tmp")
+            assert run.returncode == 0, run.stderr[-3000:]
+            assert debris(root / "out", root / "tmp") == []
+            (root / "built").touch()
     return root / "out"
 
 

@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 import nbformat
 import pytest
@@ -104,9 +105,10 @@ def error_lines(stderr: str) -> list[str]:
 
 
 def run_and_signal(args: list[str], *, tmpdir: Path, after: str, sig: int, delay: float = 0.0,
-                   timeout: float = 300) -> tuple[int, str]:
-    """Start the CLI, wait for the stderr line containing ``after``, wait ``delay`` seconds,
-    send ``sig``; return exit code and the whole stderr."""
+                   timeout: float = 300, ready: Callable[[], bool] | None = None) -> tuple[int, str]:
+    """Start the CLI, wait for the stderr line containing ``after``, wait ``delay`` seconds (and
+    then, if given, until ``ready()`` is true: a state to reach on a machine of any speed), send
+    ``sig``; return exit code and the whole stderr."""
     tmpdir.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen([PY, "-m", "coalition_report.cli", *args], cwd=ROOT, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -120,6 +122,9 @@ def run_and_signal(args: list[str], *, tmpdir: Path, after: str, sig: int, delay
         else:
             raise AssertionError(f"no line with {after!r}:\n{''.join(seen)}")
         time.sleep(delay)
+        deadline = time.monotonic() + 60
+        while ready is not None and not ready() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.02)
         proc.send_signal(sig)
         _, rest = proc.communicate(timeout=timeout)
     finally:
