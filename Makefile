@@ -16,14 +16,18 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-# pip compiles every file it installs, one at a time (~13 s of the ~29 s install here); compileall
-# then compiles them on both cores, leaving out the packages' own test suites (nothing imports
-# them). Bytecode is written here because some shells set PYTHONDONTWRITEBYTECODE.
+# uv installs the pinned set (downloads in parallel, compiles the bytecode on both cores): ~9 s
+# where pip took ~22 s. pip is the fallback if uv cannot be installed or fails; it compiles
+# every file one at a time, so there compileall does it on both cores, leaving out the packages'
+# own test suites. Bytecode is written here because some shells set PYTHONDONTWRITEBYTECODE.
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade "pip>=24"
-	$(PY) -m pip install -q --no-compile -c constraints.txt -e '.[test]'
-	$(PY) -m compileall -q -j 0 -x '/tests/' $(VENV)/lib
+	if $(PY) -m pip install -q -c constraints.txt uv && \
+	   $(VENV)/bin/uv pip install -q --compile-bytecode --python $(PY) -c constraints.txt -e '.[test]'; then :; else \
+	  echo "uv did not install the packages: installing with pip" >&2; \
+	  $(PY) -m pip install -q --upgrade "pip>=24" && \
+	  $(PY) -m pip install -q --no-compile -c constraints.txt -e '.[test]' && \
+	  $(PY) -m compileall -q -j 0 -x '/tests/' $(VENV)/lib; fi
 	$(PY) -c "from coalition_report.render.kernel import ensure_kernelspec; ensure_kernelspec()"  # the kernel builds and JupyterLab use
 	touch $(STAMP)
 
@@ -108,7 +112,7 @@ bench: venv system-deps ## benchmark (a)-(h): build vs stock chain, floor, basel
 	$(PY) benchmarks/bench.py $(BENCH_ARGS)
 
 lock: ## re-pin constraints.txt from a fresh resolve (then review the diff)
-	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock && .venv-lock/bin/pip install -q -e '.[test]' $(LAB_PACKAGES) \
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock && .venv-lock/bin/pip install -q -e '.[test]' $(LAB_PACKAGES) uv \
 	  && .venv-lock/bin/pip freeze --exclude-editable | grep -v '^coalition-report' > constraints.txt && rm -rf .venv-lock
 
 clean: ## remove generated reports and caches (keeps .venv)
