@@ -226,6 +226,28 @@ def test_a_build_kernel_pins_the_hash_seed_starts_without_the_debugger_and_stops
     assert sent == [signal.SIGKILL]
 
 
+@pytest.mark.slow
+def test_a_kernel_client_that_never_closes_does_not_hang_the_build(tmp_path, monkeypatch):
+    """ZMQ's context termination blocks while any socket of the context is open; a stop signal
+    inside pyzmq's socket() once left such a socket, and an interrupted build hung in
+    KernelClient.stop_channels for good. Closing is now waited for 5 s at most."""
+    import time
+
+    from jupyter_client.client import KernelClient
+
+    monkeypatch.setattr(KernelClient, "stop_channels", lambda self: time.sleep(3600))
+    folder = tmp_path / "nb"
+    folder.mkdir()
+    nb = new_notebook(cells=[new_markdown_cell("# Hang"), new_code_cell("1 + 1")],
+                      metadata={"kernelspec": {"name": "coalition-report", "language": "python", "display_name": "x"}})
+    nbformat.write(nb, folder / "hang.ipynb")
+    start = time.monotonic()
+    result = render_report(NotebookSpec("hang", (), path=folder / "hang.ipynb"), out_dir=tmp_path / "out",
+                           formats=("html",), progress=False)
+    assert result.outputs["html"].is_file()
+    assert time.monotonic() - start < 60  # 5 s of waiting for the close, not an hour
+
+
 def test_importing_render_is_cheap():
     code = ("import sys, coalition_report.render; heavy = [m for m in ('altair', 'pandas', "
             "'papermill', 'nbconvert', 'weasyprint', 'vl_convert') if m in sys.modules]; "

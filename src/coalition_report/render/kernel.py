@@ -15,8 +15,9 @@ import os
 import re
 import sys
 import tempfile
+import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ..files import write_atomic
 from .locks import Scratch, sweep
@@ -301,7 +302,7 @@ def _stop_kernel(km: Any) -> None:
 
     from jupyter_core.utils import run_sync
 
-    async def stop() -> None:
+    async def cancel_tasks() -> None:
         # A signal raised out of the event loop leaves nbclient's task suspended mid-cell;
         # cancel it, or it would resume (and talk to a dying kernel) the next time the loop runs.
         me = asyncio.current_task()
@@ -313,22 +314,38 @@ def _stop_kernel(km: Any) -> None:
             for task in done:  # retrieved, so asyncio does not log "never retrieved" later
                 if not task.cancelled():
                     task.exception()
-        for kc in km.__dict__.get("_cr_clients", []):
-            try:
-                kc.stop_channels()
-            except Exception as exc:  # a client of a dead kernel: keep stopping the rest
-                _log.debug("stop_channels: %r", exc)
-        try:
-            await kill_kernel(km)
-        except Exception as exc:  # already dead: the scratch folder removal cleans up
-            _log.debug("kill_kernel: %r", exc)
-        finally:
-            try:
-                await km.cleanup_resources()
-            except Exception as exc:  # sockets in the scratch folder, removed with it
-                _log.debug("cleanup_resources: %r", exc)
 
-    run_sync(stop)()
+    run_sync(cancel_tasks)()
+    clients = km.__dict__.get("_cr_clients", [])
+    _bounded(lambda: [kc.stop_channels() for kc in clients], "closing the kernel client's channels")
+    try:
+        run_sync(kill_kernel)(km)
+    except Exception as exc:  # already dead: the scratch folder removal cleans up
+        _log.debug("kill_kernel: %r", exc)
+    # connection file, IPC sockets, the manager's ZMQ context (sockets are also in the scratch folder)
+    _bounded(lambda: run_sync(km.cleanup_resources)(), "cleaning up the kernel's resources")
+
+
+def _bounded(fn: Callable[[], Any], what: str, seconds: float = 5.0) -> None:
+    """Run ``fn`` in a daemon thread and stop waiting for it after ``seconds``.
+
+    Closing a kernel client or manager ends in ZMQ's context termination, which blocks until
+    every socket of the context is closed. A stop signal that lands inside pyzmq's ``socket()``,
+    after the socket exists and before pyzmq tracks it, leaves one that nothing closes, and the
+    interrupted build hung there for good (seen once in ~80 interrupted builds under load; the
+    stack was ``Context.term`` under ``KernelClient.stop_channels``). The build must still end;
+    the thread is left to the process's exit. Errors are logged, as the other stages' are."""
+    def run() -> None:
+        try:
+            fn()
+        except Exception as exc:
+            _log.debug("%s: %r", what, exc)
+
+    worker = threading.Thread(target=run, name=f"cr-{what}", daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        _log.info("%s did not finish in %.0f s; left to the process's exit", what, seconds)
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
