@@ -91,7 +91,8 @@ def kernels(tmpdir: Path) -> list[int]:
             state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
         except OSError:
             continue
-        if str(tmpdir).encode() in cmd and b"ipykernel" in cmd and state != "Z":
+        # the kernel runs coalition_report.render.kernel_launch (ipykernel_launcher before it)
+        if str(tmpdir).encode() in cmd and (b"kernel_launch" in cmd or b"ipykernel" in cmd) and state != "Z":
             found.append(int(proc.name))
     return found
 

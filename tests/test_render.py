@@ -248,6 +248,38 @@ def test_a_kernel_client_that_never_closes_does_not_hang_the_build(tmp_path, mon
     assert time.monotonic() - start < 60  # 5 s of waiting for the close, not an hour
 
 
+@pytest.mark.slow
+def test_a_kernel_launched_but_not_recorded_when_the_stop_came_is_killed(tmp_path, monkeypatch):
+    """The stop signal lands after the kernel's Popen and before jupyter_client keeps the
+    process: nothing recorded to kill, and the kernel outlived the build (until it noticed its
+    parent gone). The build's stop finds it among its children by its connection file."""
+    import signal
+    import tempfile
+
+    from jupyter_client.provisioning import local_provisioner
+
+    from coalition_report.errors import BuildInterrupted
+    from test_hostile_build import kernels
+
+    real = local_provisioner.launch_kernel
+
+    def launched_then_stopped(cmd, **kw):
+        real(cmd, **kw)  # the process runs; the provisioner never gets it
+        raise BuildInterrupted(signal.SIGINT)
+
+    monkeypatch.setattr(local_provisioner, "launch_kernel", launched_then_stopped)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    folder = tmp_path / "nb"
+    folder.mkdir()
+    nb = new_notebook(cells=[new_markdown_cell("# Stop"), new_code_cell("1 + 1")],
+                      metadata={"kernelspec": {"name": "coalition-report", "language": "python", "display_name": "x"}})
+    nbformat.write(nb, folder / "stop.ipynb")
+    with pytest.raises(KeyboardInterrupt):
+        render_report(NotebookSpec("stop", (), path=folder / "stop.ipynb"), out_dir=tmp_path / "out",
+                      formats=("html",), progress=False)
+    assert kernels(tmp_path) == []  # at once: not left to ipykernel's parent poller
+
+
 def test_importing_render_is_cheap():
     code = ("import sys, coalition_report.render; heavy = [m for m in ('altair', 'pandas', "
             "'papermill', 'nbconvert', 'weasyprint', 'vl_convert') if m in sys.modules]; "
