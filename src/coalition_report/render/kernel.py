@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..files import write_atomic
+from .kernel_launch import NO_DEBUGGER
 from .locks import Scratch, sweep
 from .signals import check_stop, signals_deferred
 
@@ -123,7 +124,7 @@ def execute(nb_path: Path, params: dict, out_nb: Path, kernel: str, timeout: int
             # ~2 MB of chart specs and SVG that was over half the execution time. It still
             # writes it at the end and when a cell fails.
             request_save_on_cell_execute=False,
-            extra_arguments=["--no-debugger"],  # nbclient appends them to the spec's argv
+            extra_arguments=[NO_DEBUGGER],  # nbclient appends them to the spec's argv
             execution_timeout=timeout, km=km,
             on_cell_start=lambda cell, cell_index, **_: started.append(cell.get("id")),
             # nbclient starts the kernel in resources.metadata.path: no process-wide chdir.

@@ -11,10 +11,13 @@ Imports nothing from the engine: it runs in the kernel process.
 
 import sys
 
+#: The flag builds add to the kernelspec's command line (kernel.execute, preview).
+NO_DEBUGGER = "--no-debugger"
+
 
 def main() -> None:
-    if "--no-debugger" in sys.argv:
-        sys.argv.remove("--no-debugger")
+    if NO_DEBUGGER in sys.argv:
+        sys.argv.remove(NO_DEBUGGER)
         # An import of debugpy now raises ImportError, which ipykernel takes as "not installed".
         sys.modules["debugpy"] = None  # type: ignore[assignment]
     if sys.path and sys.path[0] == "":  # as ipykernel_launcher: the kernel's folder is not a package root

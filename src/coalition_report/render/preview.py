@@ -271,6 +271,7 @@ class Preview:
         from jupyter_client import KernelManager
 
         from .kernel import KERNEL_PREFIX
+        from .kernel_launch import NO_DEBUGGER
         from .locks import Scratch
 
         self.stop_kernel()
@@ -279,7 +280,7 @@ class Preview:
                            connection_file=str(self._scratch.path / "kernel.json"))
         if len(str(self._scratch.path)) <= 100:
             km.transport, km.ip = "ipc", str(self._scratch.path / "k")
-        km.start_kernel(cwd=str(self.path.parent), extra_arguments=["--no-debugger"])  # see kernel_launch
+        km.start_kernel(cwd=str(self.path.parent), extra_arguments=[NO_DEBUGGER])
         kc = km.client()
         kc.start_channels()
         kc.wait_for_ready(timeout=120)
