@@ -11,7 +11,8 @@ acceptance, nothing left behind.
   right exit code, the previous outputs untouched and no debris in the output folder or TMPDIR.
 
 Builds run the real CLI in a subprocess with a private TMPDIR, so "nothing left in /tmp" is
-checked exactly; the country profile (a few seconds) stands in for the brief where the fault
+checked exactly (cases refused before anything runs call the CLI's ``main`` in this process,
+TMPDIR pointed the same way: :func:`cli_here`); the country profile (a few seconds) stands in for the brief where the fault
 does not depend on the notebook. Case counts are in the module's closing comment.
 """
 
@@ -53,6 +54,34 @@ def cli(*args: str, tmpdir: Path, timeout: float = 600) -> subprocess.CompletedP
     return subprocess.run([PY, "-m", "coalition_report.cli", *args], capture_output=True,
                           text=True, cwd=ROOT, env=dict(os.environ, TMPDIR=str(tmpdir)),
                           timeout=timeout)
+
+
+def cli_here(*args: str, tmpdir: Path) -> subprocess.CompletedProcess:
+    """``coalition-report ARGS`` through ``cli.main`` in this process, answered like :func:`cli`,
+    with TMPDIR pointing at ``tmpdir`` for the call. For cases refused before anything runs, where
+    the process is not under test: a new interpreter costs ~0.7 s of CPU in imports alone, and
+    the suite is CPU-bound. Builds that run, signals and hangs keep :func:`cli`."""
+    from contextlib import redirect_stderr, redirect_stdout
+
+    from coalition_report import cli as cli_module
+
+    tmpdir.mkdir(parents=True, exist_ok=True)
+    old_env, old_tempdir = os.environ.get("TMPDIR"), tempfile.tempdir
+    os.environ["TMPDIR"], tempfile.tempdir = str(tmpdir), None  # tempfile caches TMPDIR once read
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        with redirect_stdout(out), redirect_stderr(err):
+            try:
+                code = cli_module.main(list(args))
+            except SystemExit as exc:  # argparse's usage errors
+                code = exc.code if isinstance(exc.code, int) else 2
+    finally:
+        tempfile.tempdir = old_tempdir
+        if old_env is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = old_env
+    return subprocess.CompletedProcess(["coalition-report", *args], code, out.getvalue(), err.getvalue())
 
 
 def sha(path: Path) -> str:
@@ -426,7 +455,7 @@ def _param_id(case) -> str:
 def test_crafted_cli_parameter_is_refused(args, name, why, canary, tmp_path):
     args = [a.replace("{canary}", str(canary)) for a in args]
     out = tmp_path / "out"
-    run = cli("build", *args, "--out", str(out), tmpdir=tmp_path / "tmp", timeout=120)
+    run = cli_here("build", *args, "--out", str(out), tmpdir=tmp_path / "tmp")
     assert run.returncode == 2, run.stderr[-2000:]
     no_traceback(run.stderr)
     [line] = error_lines(run.stderr)
@@ -552,7 +581,7 @@ def _paths(tmp_path: Path) -> dict[str, tuple[Path, str]]:
 def test_unusable_output_path_is_one_line_naming_it(case, tmp_path):
     target, shown = _paths(tmp_path)[case]
     before = {p.name for p in tmp_path.iterdir()}
-    run = cli(*profile_args(target), tmpdir=tmp_path / "tmp", timeout=120)
+    run = cli_here(*profile_args(target), tmpdir=tmp_path / "tmp")
     assert run.returncode == 2, run.stderr[-2000:]
     no_traceback(run.stderr)
     [line] = error_lines(run.stderr)
@@ -566,7 +595,7 @@ def test_unusable_output_path_is_one_line_naming_it(case, tmp_path):
 @pytest.mark.parametrize("sub", ["", "new/deeper"])
 def test_read_only_output_folder_is_one_line_naming_it(read_only, sub, tmp_path):
     target = read_only / sub if sub else read_only
-    run = cli(*profile_args(target), tmpdir=tmp_path / "tmp", timeout=120)
+    run = cli_here(*profile_args(target), tmpdir=tmp_path / "tmp")
     assert run.returncode == 2, run.stderr[-2000:]
     no_traceback(run.stderr)
     [line] = error_lines(run.stderr)
@@ -758,4 +787,5 @@ def assert_consistent(out: Path, stem: str) -> None:
 #   markup in data ........ 20 fields + 2 DOM + 1 alt/title + 1 tooltips + 1 + 14 offline + 4 control + 1 title = 44
 #   crafted parameters .... 13 CLI + 2 papermill + 7 injected + 1 = 23
 #   output paths .......... 5 CLI + 2 read-only + 1 in-process = 8
-#   faults ................ 9 signals + 1 timeout + 1 SIGKILL + 1 sweep + 5 cell faults + 2 full disk + 2 concurrent = 21
+#   faults ................ 5 signals + 1 timeout + 1 SIGKILL (these three in test_signals.py) + 1 sweep
+#                           + 5 cell faults + 2 full disk + 2 concurrent = 17

@@ -28,7 +28,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from conftest import copy_shipped_data
-from test_hostile_build import cli, error_lines, no_traceback
+from test_hostile_build import cli, cli_here, error_lines, no_traceback
 
 EPOCH = "1700000000"
 SNAP = {"kind": "coalition-report snapshot", "schema": 1, "report": "coalition_brief", "scope": None,
@@ -329,8 +329,8 @@ def test_a_bad_compare_to_snapshot_is_refused_before_anything_runs(fra_profile, 
     bad = tmp_path / f"{name}.snapshot.json"
     bad.write_text(spoil(_real_snapshot(fra_profile)))
     out = tmp_path / "out"
-    run = cli("build", "--no-brief", "--country", "FRA", "--format", "html", "--data", str(fra_profile / "data"),
-              "--compare-to", str(bad), "--out", str(out), tmpdir=tmp_path / "tmp")
+    run = cli_here("build", "--no-brief", "--country", "FRA", "--format", "html", "--data",
+                   str(fra_profile / "data"), "--compare-to", str(bad), "--out", str(out), tmpdir=tmp_path / "tmp")
     assert run.returncode == 2, run.stderr[-2000:]
     no_traceback(run.stderr)
     [line] = error_lines(run.stderr)
@@ -343,8 +343,9 @@ def test_an_oversized_compare_to_file_is_refused_by_its_size(fra_profile, tmp_pa
     big = tmp_path / "big.snapshot.json"
     with open(big, "wb") as fh:
         fh.truncate(65 * 1024 * 1024)  # sparse: costs no disk
-    run = cli("build", "--no-brief", "--country", "FRA", "--format", "html", "--data", str(fra_profile / "data"),
-              "--compare-to", str(big), "--out", str(tmp_path / "out"), tmpdir=tmp_path / "tmp")
+    run = cli_here("build", "--no-brief", "--country", "FRA", "--format", "html", "--data",
+                   str(fra_profile / "data"), "--compare-to", str(big), "--out", str(tmp_path / "out"),
+                   tmpdir=tmp_path / "tmp")
     assert run.returncode == 2
     [line] = error_lines(run.stderr)
     assert str(big) in line and "more than the 67108864 allowed" in line, line
@@ -389,7 +390,7 @@ def test_out_may_not_be_the_data_folder_or_inside_it(data_copy, tmp_path, where)
     link.symlink_to(data_copy, target_is_directory=True)
     out = {"same": data_copy, "inside": data_copy / "reports", "symlink": link,
            "symlink_inside": link / "fx" / "out"}[where]
-    run = cli("build", "--data", str(data_copy), "--out", str(out), tmpdir=tmp_path / "tmp")
+    run = cli_here("build", "--data", str(data_copy), "--out", str(out), tmpdir=tmp_path / "tmp")
     assert run.returncode == 2, run.stderr[-2000:]
     no_traceback(run.stderr)
     [line] = error_lines(run.stderr)

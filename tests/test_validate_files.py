@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from coalition_report.cli import main
 from coalition_report.data import load_data, validate_data
 from coalition_report.render import hash_directory
 from conftest import FIXTURES, ROOT, make_special
@@ -95,7 +96,7 @@ def test_ecb_daily_rates_are_a_validated_resource():
     (lambda lines: [*lines[:5], lines[4], *lines[5:]], "primary-key"),
     (lambda lines: [*lines[:3], lines[3].replace(lines[3].split(",")[2], "-0.8", 1), *lines[4:]], "range"),
 ])
-def test_corrupted_daily_rates_fail_validate_not_the_notebook(shipped_copy, tmp_path, edit, expected):
+def test_corrupted_daily_rates_fail_validate_not_the_notebook(shipped_copy, tmp_path, capsys, edit, expected):
     data = Path(shutil.copytree(shipped_copy, tmp_path / "data"))
     path = data / "fx" / "ecb-daily.csv"
     lines = path.read_text(encoding="utf-8").split("\n")
@@ -107,8 +108,10 @@ def test_corrupted_daily_rates_fail_validate_not_the_notebook(shipped_copy, tmp_
         assert problems[0].line is not None and problems[0].column is not None
     else:
         assert rules(problems) == sorted(expected)
-    r = subprocess.run([*CLI, "validate", "--data", str(data)], capture_output=True, text=True, timeout=120)
-    assert r.returncode == 1 and "fx/ecb-daily.csv:" in r.stderr and "Traceback" not in r.stderr
+    capsys.readouterr()
+    code = main(["validate", "--data", str(data)])  # in this process: nothing here is about the process
+    err = capsys.readouterr().err
+    assert code == 1 and "fx/ecb-daily.csv:" in err and "Traceback" not in err
 
 
 def test_rate_1_1172x_names_its_line_and_column(shipped_copy, tmp_path):

@@ -357,8 +357,12 @@ def _kill_unrecorded(connection_file: str) -> None:
             continue
 
 
-def _bounded(fn: Callable[[], Any], what: str, seconds: float = 5.0) -> None:
-    """Run ``fn`` in a daemon thread and stop waiting for it after ``seconds``.
+#: Seconds the stop waits for a kernel client's or manager's close (:func:`_bounded`).
+CLOSE_SECONDS = 5.0
+
+
+def _bounded(fn: Callable[[], Any], what: str) -> None:
+    """Run ``fn`` in a daemon thread and stop waiting for it after :data:`CLOSE_SECONDS`.
 
     Closing a kernel client or manager ends in ZMQ's context termination, which blocks until
     every socket of the context is closed. A stop signal that lands inside pyzmq's ``socket()``,
@@ -374,9 +378,9 @@ def _bounded(fn: Callable[[], Any], what: str, seconds: float = 5.0) -> None:
 
     worker = threading.Thread(target=run, name=f"cr-{what}", daemon=True)
     worker.start()
-    worker.join(seconds)
+    worker.join(CLOSE_SECONDS)
     if worker.is_alive():
-        _log.info("%s did not finish in %.0f s; left to the process's exit", what, seconds)
+        _log.info("%s did not finish in %.1f s; left to the process's exit", what, CLOSE_SECONDS)
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
