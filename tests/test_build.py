@@ -4,6 +4,7 @@ the output folder's index.html, and stale outputs of a rebuilt report."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -140,6 +141,71 @@ def test_rebuild_removes_its_own_outputs_of_formats_not_built(tmp_path):
     assert names == sorted(["brief.html", "manifest.json", *others])
     manifest = json.loads(html_only.manifest_path.read_text())
     assert [o["file"] for o in manifest["outputs"]] == ["brief.html"] and manifest["snapshot"] is None
+
+
+# ============================================================================================
+# The plan's answers from the data, kept per data hash
+# ============================================================================================
+def _tiny_profile_dir(tmp_path: Path) -> Path:
+    """country_profile.ipynb with the real parameters cell and one cell that prints them: a
+    build whose kernel does next to nothing."""
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    nb = nbformat.read(ROOT / "notebooks" / "country_profile.ipynb", as_version=4)
+    params = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    nb.cells = [params, nbformat.v4.new_code_cell('print(f"profile={country} as_of={as_of!r}")')]
+    nbformat.write(nb, folder / "country_profile.ipynb")
+    return folder
+
+
+@pytest.mark.slow  # four builds of a two-cell notebook, one in a new interpreter
+def test_a_build_of_data_validated_before_neither_loads_it_nor_imports_pandas(tmp_path, monkeypatch, data_copy):
+    """What the plan needs of the data (the country codes checked, the as-of date) is kept under
+    the data hash: the next build of the same data does not load it in the build's process (nor
+    import pandas); changed data is loaded again; refused data and codes are refused every time."""
+    from coalition_report import data as data_module
+    from coalition_report.errors import DataValidationError
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("COALITION_CACHE_DIR", str(cache))
+    loads = []
+    real_load = data_module.load_data
+    monkeypatch.setattr(data_module, "load_data", lambda *a, **k: loads.append(a) or real_load(*a, **k))
+    kw = dict(data_dir=data_copy, out_dir=tmp_path / "out", formats=("ipynb",), countries=["gbr"], brief=False,
+              notebook_dir=_tiny_profile_dir(tmp_path), progress=False, force=True)
+
+    [first] = build.build_reports(**kw)
+    assert first.ok and len(loads) == 1
+    [second] = build.build_reports(**kw)
+    assert second.ok and len(loads) == 1, "the same data was loaded again"
+    assert second.job == first.job and second.result.as_of == first.result.as_of
+    assert "profile=GBR" in (tmp_path / "out" / "country-GBR.ipynb").read_text(encoding="utf-8")
+
+    with pytest.raises(ParameterError, match="country='XXX'"):  # a code the data refuses: never kept
+        build.build_reports(**{**kw, "countries": ["XXX"]})
+    with pytest.raises(ParameterError, match="country='XXX'"):
+        build.build_reports(**{**kw, "countries": ["XXX"]})
+
+    events = data_copy / "events.csv"
+    events.write_text(events.read_text(encoding="utf-8").replace("\n", "\r\n"), encoding="utf-8")  # same rows
+    [third] = build.build_reports(**kw)
+    assert third.ok and len(loads) == 4  # the refused code loaded it twice; the changed file once more
+    (data_copy / "actors.csv").write_text("actor_id\nGBR\n", encoding="utf-8")
+    for _ in range(2):
+        with pytest.raises(DataValidationError):
+            build.build_reports(**kw)
+
+    # in a new interpreter, as the CLI runs it: the plan is read back, pandas is never imported
+    (data_copy / "actors.csv").write_bytes((ROOT / "data" / "actors.csv").read_bytes())
+    build.build_reports(**kw)
+    code = ("import sys; from pathlib import Path; from coalition_report import build; "
+            f"[o] = build.build_reports(data_dir=Path({str(data_copy)!r}), out_dir=Path({str(tmp_path / 'out')!r}), "
+            f"formats=('ipynb',), countries=['GBR'], brief=False, notebook_dir=Path({str(tmp_path / 'notebooks')!r}), "
+            "progress=False, force=True); assert o.ok, o.error; print('pandas' in sys.modules)")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "COALITION_CACHE_DIR": str(cache)})
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip() == "False"
 
 
 # ============================================================================================

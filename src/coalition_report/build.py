@@ -115,8 +115,14 @@ def plan_reports(ds, *, given: Mapping[str, Any], countries: Sequence[str] = (),
     previous build's snapshot or manifest (one report only) or its output folder (each report
     compares with its own previous snapshot there); None: the previous edition in the output folder.
     """
+    codes = _countries(ds, countries, all_countries, str(given.get("as_of") or ""))
+    return _jobs(codes, given=given, brief=brief, compare_to=compare_to, notebook_dir=notebook_dir)
+
+
+def _countries(ds, countries: Sequence[str], all_countries: bool, as_of: str) -> list[str]:
+    """The country codes to build, each checked against ``actors.csv`` (``ALL``: the members as
+    of ``as_of``), after ``as_of`` is checked against the data: what the plan needs of the data."""
     from .data import check_as_of, check_state
-    from .params import param_error
 
     codes = [str(c).strip().upper() for c in countries]
     if ALL_COUNTRIES in codes:
@@ -124,11 +130,60 @@ def plan_reports(ds, *, given: Mapping[str, Any], countries: Sequence[str] = (),
         codes = [c for c in codes if c != ALL_COUNTRIES]
     for c in codes:
         check_state(ds, c)
-    as_of = str(given.get("as_of") or "")
     check_as_of(ds, as_of)
     if all_countries:
         codes += coalition_countries(ds, as_of)
-    codes = list(dict.fromkeys(codes))
+    return list(dict.fromkeys(codes))
+
+
+def _data_facts(data: Path, data_hash: str | None, *, countries: Sequence[str], all_countries: bool,
+                as_of: str) -> dict[str, Any]:
+    """``{"codes": [...], "as_of_date": "YYYY-MM-DD"}``: the countries to build (:func:`_countries`)
+    and the date the reports are as of, from the validated data package.
+
+    Kept in the user's cache under the data hash, the package code, the arguments and today's
+    date (the newest date a brief may claim is never later than today), so that a build of data
+    that was validated before neither loads it nor imports pandas in this process (~0.45 s of
+    every build; the kernels read the validated tables themselves). Data that fails validation,
+    or a code or date the data refuses, is never kept: it raises here every time."""
+    import gc
+    import json
+    from datetime import date
+
+    from .files import keep_private, read_private, user_cache_dir
+    from .hashing import code_hash, digest
+
+    key = digest({"data": data_hash, "code": code_hash(), "today": date.today().isoformat(), "as_of": as_of,
+                  "countries": [str(c).strip().upper() for c in countries], "all": bool(all_countries)})
+    path = user_cache_dir() / f"plan-{key[:32]}.json"
+    raw = read_private(path) if data_hash else None
+    if raw is not None:
+        try:
+            facts = json.loads(raw)
+        except ValueError:
+            facts = None
+        if (isinstance(facts, dict) and isinstance(facts.get("as_of_date"), str)
+                and isinstance(facts.get("codes"), list) and all(isinstance(c, str) for c in facts["codes"])):
+            return facts
+    from .data import check_as_of, load_data
+
+    ds = load_data(data)  # validates; raises with every problem
+    facts = {"codes": _countries(ds, countries, all_countries, as_of),
+             "as_of_date": str(check_as_of(ds, as_of) or ds.knowledge_date)}
+    # The plan is made: the kernels load their own (cached) copy, so this one is let go now,
+    # not held beside theirs for the whole build (x100 the rows: ~0.3 GB).
+    del ds
+    gc.collect()
+    if data_hash:
+        keep_private(path, json.dumps(facts))  # if it cannot be kept: worked out again next time
+    return facts
+
+
+def _jobs(codes: list[str], *, given: Mapping[str, Any], brief: bool, compare_to: str | Path | None,
+          notebook_dir: str | Path | None) -> list[Job]:
+    """One job per report, ``given`` checked against the notebooks' declared parameters."""
+    from .params import param_error
+
     notebooks = (["coalition_brief"] if brief else []) + (["country_profile"] if codes else [])
     declared = {nb: _declared(nb, notebook_dir) for nb in notebooks}
     for name, value in given.items():
@@ -222,24 +277,21 @@ def build_reports(*, as_of: str = "", currency: str | None = None, formats: Sequ
                 print(f"unchanged: {job.name} (notebook, code, parameters and data as in the last build; "
                       "--force rebuilds)", file=sys.stderr)
             return [Outcome(job, result=hit)]
-    from .data import check_as_of, load_data
     from .params import validate_params
 
-    ds = load_data(data)  # validates; raises with every problem
-    plan = plan_reports(ds, given=given, countries=countries, brief=brief, all_countries=all_countries,
-                        compare_to=compare_to, notebook_dir=notebook_dir)
+    try:
+        digest = hash_directory(data)
+    except OSError:  # no such folder: validation says so, as a problem of the data package
+        digest = None
+    facts = _data_facts(data, digest, countries=countries, all_countries=all_countries,
+                        as_of=str(given.get("as_of") or ""))
+    digest = digest or hash_directory(data)
+    plan = _jobs(facts["codes"], given=given, brief=brief, compare_to=compare_to, notebook_dir=notebook_dir)
     if not plan:
         return []
     for job in plan:  # every parameter checked before any folder or file is made
         validate_params(job.notebook, job.params, notebook_dir=notebook_dir)
-    digest = hash_directory(data)
-    as_of_date = str(check_as_of(ds, as_of) or ds.knowledge_date)
-    # The plan is made: the kernels load their own (cached) copy, so this one is let go now,
-    # not held beside theirs for the whole build (x100 the rows: ~0.3 GB).
-    del ds
-    import gc
-
-    gc.collect()
+    as_of_date = facts["as_of_date"]
     contexts = {job.name: resolve_context(job.notebook, job.params, out_dir=out, formats=fmts, basename=job.name,
                                           manifest_name=job.manifest_name, notebook_dir=notebook_dir,
                                           data_hash=digest, as_of_date=as_of_date) for job in plan}

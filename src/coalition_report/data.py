@@ -29,7 +29,6 @@ function, :func:`cut_to`, applies it to every table):
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -244,20 +243,11 @@ def load_data(data_dir: str | Path | None = None, *, as_of: str | date | None = 
 # Validated once per data hash: the build validates, its kernels (and the next build) read
 # the typed tables it kept, keyed on the data's content and the package code that checked it.
 # --------------------------------------------------------------------------------------------
-@functools.lru_cache(maxsize=1)
-def _code_hash() -> str:
-    """The package's code, hashed once per process: the code that validates here is the code
-    this process imported, whatever its files say later (and hashing it took ~6 ms a call)."""
-    from .hashing import hash_directory
-
-    return hash_directory(config.PACKAGE_DIR)
-
-
 def _validated_path(root: Path) -> Path | None:
-    from .hashing import digest, hash_directory
+    from .hashing import code_hash, digest, hash_directory
 
     try:
-        key = digest({"data": hash_directory(root), "code": _code_hash(), "pandas": pd.__version__})
+        key = digest({"data": hash_directory(root), "code": code_hash(), "pandas": pd.__version__})
     except OSError:
         return None
     return user_cache_dir() / f"validated-{key}.pickle"

@@ -7,6 +7,7 @@ and an unchanged rebuild both use it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -14,7 +15,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
-__all__ = ["sha256_file", "hash_directory", "digest"]
+__all__ = ["sha256_file", "hash_directory", "digest", "code_hash"]
 
 
 def sha256_file(path: str | Path) -> str:
@@ -59,3 +60,14 @@ def hash_directory(path: str | Path) -> str:
 def digest(obj: Any) -> str:
     """sha256 of a JSON-able value (sorted keys; anything else by its ``str``)."""
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@functools.lru_cache(maxsize=1)
+def code_hash() -> str:
+    """The package's code (:func:`hash_directory` of ``src/coalition_report``), hashed once per
+    process: what this process computes is computed by the code it imported, whatever the files
+    say later (and hashing them takes ~6 ms a call). Part of the keys of what the user cache keeps
+    per data hash (the validated tables, the build's plan)."""
+    from . import config
+
+    return hash_directory(config.PACKAGE_DIR)
