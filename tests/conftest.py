@@ -37,7 +37,7 @@ def build_brief(tmp_path_factory):
             shared.mkdir(exist_ok=True)
             name = f"brief-{as_of or 'default'}"
             with open(shared / f"{name}.lock", "w") as lock:
-                fcntl.flock(lock, fcntl.LOCK_EX)  # one build; the other worker waits for it
+                fcntl.flock(lock, fcntl.LOCK_EX)  # one build; another worker waits for it
                 [result] = build_all(as_of=as_of, out_dir=shared / name, progress=False)
             _BUILDS[as_of] = result
         return _BUILDS[as_of]
@@ -57,7 +57,7 @@ def good_profile(tmp_path_factory) -> Path:
     root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "shared-good-profile"
     root.mkdir(exist_ok=True)
     with open(root / "build.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # one build; the other worker waits for it
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one build; another worker waits for it
         if not (root / "built").exists():
             run = cli(*profile_args(root / "out", currency="EUR"), tmpdir=root / "tmp")
             assert run.returncode == 0, run.stderr[-3000:]
@@ -152,18 +152,17 @@ def make_special(path: Path, kind: str, *, folder: Path, file: Path | None = Non
         path.symlink_to(folder, target_is_directory=True)
 
 
-#: Seconds each of the heaviest files took in one worker (a timeline of `make test`, 2026-12-06).
-#: `make test` hands whole files to its two workers (--dist loadfile) in collection order
+#: Seconds each of the heaviest files took in one worker (a timeline of `make test` with 3 workers,
+#: 2026-12-06). `make test` hands whole files to its workers (--dist loadfile) in collection order
 #: (--no-loadscope-reorder; xdist's own order is by test count, which sent a 7-test file taking
-#: 34 s near the end): heaviest first, so the last files to start are short and both workers
+#: 34 s near the end): heaviest first, so the last files to start are short and the workers
 #: finish together. Only the order depends on these numbers; a file not listed runs after them.
 FILE_SECONDS = {
-    "test_signals.py": 75, "test_hostile_build.py": 58, "test_hostile_data.py": 51, "test_hostile_cache.py": 38,
-    "test_cache.py": 34, "test_notebooks.py": 33, "test_as_of.py": 25, "test_build.py": 21,
-    "test_changes.py": 20, "test_cli.py": 18, "test_analyst_outputs.py": 16, "test_notebook_hygiene.py": 15,
-    "test_preview.py": 14, "test_charts.py": 13, "test_writing.py": 11, "test_render.py": 11,
-    "test_sections.py": 10, "test_warm_kernel.py": 9, "test_pdf_engine.py": 9, "test_validate_files.py": 8,
-    "test_kiel_transaction.py": 7,
+    "test_hostile_data.py": 104, "test_hostile_build.py": 56, "test_signals.py": 52, "test_notebooks.py": 51,
+    "test_cache.py": 46, "test_hostile_cache.py": 45, "test_as_of.py": 34, "test_build.py": 32,
+    "test_changes.py": 29, "test_charts.py": 23, "test_sections.py": 22, "test_analyst_outputs.py": 20,
+    "test_preview.py": 17, "test_notebook_hygiene.py": 17, "test_writing.py": 16, "test_render.py": 15,
+    "test_kiel_transaction.py": 13, "test_warm_kernel.py": 12, "test_pdf_engine.py": 11, "test_validate_files.py": 9,
 }
 
 

@@ -4,7 +4,7 @@ report; a batch stopped mid-way. Each must end with one message, the right exit 
 previous outputs untouched and no debris.
 
 They live in one file so that ``--dist loadfile`` runs them one after another on one xdist
-worker (marked ``serial``: never two at once) while the other worker runs the rest of the
+worker (marked ``serial``: never two at once) while the other workers run the rest of the
 suite. They tolerate a loaded machine by construction: a signal is sent a fixed time after a
 progress line, and a slower build only means the signal lands earlier in the step aimed at or
 in a later one, which the assertions accept; never in a step the progress lines show finished.
