@@ -293,6 +293,12 @@ async def kill_kernel(km: Any) -> None:
     if not km.has_kernel:
         return
     await km.provisioner.kill()
+    process = getattr(km.provisioner, "process", None)
+    if process is not None:  # reaped as soon as it is gone: the provisioner's wait polls every 0.1 s
+        try:
+            process.wait(timeout=5)
+        except Exception as exc:  # still there after 5 s, or not a Popen: the wait below decides
+            _log.debug("waiting for the killed kernel: %r", exc)
     await asyncio.wait_for(km.provisioner.wait(), timeout=5)
 
 
