@@ -39,6 +39,18 @@ def _at(full, day: str):
     return _CUTS[day]
 
 
+_FIGURES: dict = {}
+
+
+def _chart(full, name: str, day: str, cur: str):
+    """The brief's chart ``name`` at ``day`` in ``cur``, made once per module: the title, colour
+    and label checks read the same figures (its spec and SVG are computed once by the figure)."""
+    key = (name, day, cur)
+    if key not in _FIGURES:
+        _FIGURES[key] = CHARTS[name](_at(full, day), cur)
+    return _FIGURES[key]
+
+
 def _rows(name: str) -> list[dict]:
     with open(DATA / name, newline="", encoding="utf-8") as f:
         return list(csv.DictReader(f))
@@ -70,9 +82,8 @@ def _title(spec: dict) -> str:
 @pytest.mark.parametrize("day", DATES)
 @pytest.mark.parametrize("name", sorted(CHARTS))
 def test_every_default_title_states_a_number(full, name, day):
-    ds = _at(full, day)
     for cur in (CURRENCIES if name in MONEY else ["EUR"]):
-        title = _title(CHARTS[name](ds, cur).spec)
+        title = _title(_chart(full, name, day, cur).spec)
         assert re.search(r"\d", title), f"{name} at {day or 'default'}: {title!r}"
         assert "nan" not in title.split() and "n/a" not in title
 
@@ -161,8 +172,8 @@ def test_no_two_meanings_share_a_colour_in_the_palette():
 def test_no_colour_carries_two_meanings_across_the_brief(full):
     found: dict = defaultdict(set)
     for day in ("", "2025-03-20"):
-        for name, make in CHARTS.items():
-            _colour_labels(make(_at(full, day), "EUR").spec, found)
+        for name in CHARTS:
+            _colour_labels(_chart(full, name, day, "EUR").spec, found)
     assert _conflicts(found) == {}
     meaning = set(c.lower() for c in style.MEANINGS.values()) | {c.lower() for c in style.INK.values()}
     assert set(found) <= meaning, sorted(set(found) - meaning)
@@ -308,10 +319,9 @@ def test_the_collision_check_finds_the_old_crowded_axis(full):
 
 @pytest.mark.parametrize("day", ["2025-03-20", "2025-06-30", "2025-12-31", ""])
 def test_no_axis_labels_collide_or_are_cut(full, day):
-    ds = _at(full, day)
-    for name, make in CHARTS.items():
+    for name in CHARTS:
         for cur in (CURRENCIES if name in MONEY else ["EUR"]):
-            svg = make(ds, cur).to_svg()
+            svg = _chart(full, name, day, cur).to_svg()
             assert _collisions(svg) == [], (name, cur, day)
             cut = [t for _, t in _TEXT.findall(svg) if t.endswith("…")]
             assert cut == [], (name, cur, day)  # Vega cuts a label it cannot fit with an ellipsis
