@@ -4,7 +4,8 @@ The ``coalition-report`` kernelspec (:func:`coalition_report.render.kernel.ensur
 starts this instead of ``ipykernel_launcher``; it is the same IPython kernel. Builds add
 ``--no-debugger``: ipykernel then runs without debugpy, which it otherwise imports at start for
 a debugger a headless build never uses (~0.1 s of the ~0.45 s of CPU a kernel takes to start,
-measured). JupyterLab starts the kernel without the flag and keeps its debugger.
+measured), and its garbage collector runs less often (:data:`BUILD_GC_THRESHOLDS`). JupyterLab
+starts the kernel without the flag and keeps its debugger and Python's defaults.
 
 Imports nothing from the engine: it runs in the kernel process.
 """
@@ -13,6 +14,11 @@ import sys
 
 #: The flag builds add to the kernelspec's command line (kernel.execute, preview).
 NO_DEBUGGER = "--no-debugger"
+#: The garbage collector's thresholds in a build's kernel. Python collects its youngest generation
+#: after 700 new container objects; a brief's cells make millions (pandas, Altair's schema
+#: objects) and almost no reference cycles. After 20,000: ~6% less CPU in the brief's kernel
+#: (3.57 -> 3.36 s, four alternating builds each); cycles are still collected.
+BUILD_GC_THRESHOLDS = (20_000, 20, 20)
 
 
 def main() -> None:
@@ -20,6 +26,9 @@ def main() -> None:
         sys.argv.remove(NO_DEBUGGER)
         # An import of debugpy now raises ImportError, which ipykernel takes as "not installed".
         sys.modules["debugpy"] = None  # type: ignore[assignment]
+        import gc
+
+        gc.set_threshold(*BUILD_GC_THRESHOLDS)
     if sys.path and sys.path[0] == "":  # as ipykernel_launcher: the kernel's folder is not a package root
         del sys.path[0]
     from ipykernel import kernelapp
