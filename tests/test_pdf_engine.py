@@ -184,6 +184,45 @@ def test_both_engines_give_contents_numbers_header_and_tags(engine, tmp_path, mo
 
 @pytest.mark.slow  # prints with a browser
 @needs_chromium
+def test_the_kept_browsers_one_tab_prints_each_page_as_its_own(tmp_path):
+    """Every print of the kept browser navigates the same tab (a new tab per print started a
+    renderer process each time): pages printed in turn, one of them twice, each come out with
+    their own text and only it, a page printed again gives the same bytes, and the renderer
+    processes are the same ones after each print."""
+    import os
+
+    from coalition_report.render.browser import close_shared_browser, shared_browser
+
+    def text(pdf: bytes) -> str:
+        return " ".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages)
+
+    def renderers() -> set[int]:  # of this browser: their command lines name its profile
+        profile = f"--user-data-dir={shared_browser(chromium.find_chromium(), []).folder}".encode()
+        found = set()
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                cmd = open(f"/proc/{pid}/cmdline", "rb").read()
+            except OSError:
+                continue
+            if b"--type=renderer" in cmd and profile in cmd:
+                found.add(int(pid))
+        return found
+
+    close_shared_browser()
+    pages = {name: PAGE.format(extra=f"<p>Only on page {name}.</p>") for name in ("alpha", "beta")}
+    first = ChromiumPrint(pages["alpha"], work_dir=tmp_path).start().finish()
+    after_first = renderers()
+    second = ChromiumPrint(pages["beta"], work_dir=tmp_path).start().finish()
+    again = ChromiumPrint(pages["alpha"], work_dir=tmp_path).start().finish()
+    assert "Only on page alpha" in text(first) and "beta" not in text(first)
+    assert "Only on page beta" in text(second) and "alpha" not in text(second)
+    assert again == first
+    assert after_first and renderers() == after_first
+    close_shared_browser()
+
+
+@pytest.mark.slow  # prints with a browser
+@needs_chromium
 def test_the_kept_browser_prints_again_and_goes_with_the_process(tmp_path):
     """Prints in one process share one browser; a print cancelled mid-way closes it, and the next
     print starts another; closing it removes its profile."""

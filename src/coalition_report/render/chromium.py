@@ -188,10 +188,12 @@ class ChromiumPrint:
         return _TOC.sub(lambda m: _TOC_LINK.sub(link, m.group(1)), self._page, count=1)
 
     def _launch(self, numbers: Mapping[str, int]) -> None:
-        html_path = Path(self._tmp) / "page.html"
+        self.prints += 1
+        # a new file for each print: the kept browser's tab navigates to it (never to a URL it has
+        # shown, which it could take from its cache)
+        html_path = self._html = Path(self._tmp) / f"page-{self.prints}.html"
         html_path.write_text(self._with_numbers(numbers), encoding="utf-8")
         self._started = time.monotonic()
-        self.prints += 1
         browser = _kept_browser(self.exe)
         if browser is None:
             self._spawn()
@@ -208,7 +210,7 @@ class ChromiumPrint:
 
     def _spawn(self) -> None:
         """Print with a browser started for this print alone (``--print-to-pdf``)."""
-        html_path, pdf_path = Path(self._tmp) / "page.html", Path(self._tmp) / "page.pdf"
+        html_path, pdf_path = self._html, Path(self._tmp) / "page.pdf"
         if pdf_path.exists():
             pdf_path.unlink()
         cmd = [self.exe, "--headless", "--no-pdf-header-footer", "--generate-pdf-document-outline", *_flags(),
@@ -322,7 +324,7 @@ def _flags() -> list[str]:
     """The flags of every browser this module starts: nothing loaded from elsewhere, no name resolves."""
     flags = ["--disable-gpu", "--no-first-run", "--no-default-browser-check", "--disable-extensions",
              "--disable-sync", "--disable-background-networking", "--disable-component-update", "--mute-audio",
-             "--host-resolver-rules=MAP * ~NOTFOUND"]
+             "--host-resolver-rules=MAP * ~NOTFOUND", "--disable-features=BackForwardCache"]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         flags.insert(0, "--no-sandbox")  # Chromium refuses to run its sandbox as root (CI, containers)
     return flags
