@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # JupyterLab and the notebook tooling get their own venv: never in .venv, the build environment.
 LAB_VENV ?= .venv-lab
 LAB_STAMP := $(LAB_VENV)/.installed
-LAB_PACKAGES := jupyterlab nbdime pre-commit nbstripout ruff
+LAB_PACKAGES := jupyterlab nbdime pre-commit pre-commit-uv nbstripout ruff
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .DEFAULT_GOAL := help
