@@ -170,6 +170,7 @@ class ChromiumPrint:
         self.guess = {k: v for k, v in (guess or {}).items() if k in self.toc_ids}
         self.pages: dict[str, int] = {}
         self.prints = 0
+        self._html = Path(self._tmp) / "page-1.html"  # the page of the current print (see _launch)
         self._proc: subprocess.Popen | None = None
         self._thread: threading.Thread | None = None
         self._browser = None
