@@ -25,7 +25,7 @@ from .kernel_launch import NO_DEBUGGER
 from .locks import Scratch, sweep
 from .signals import check_stop, signals_deferred
 
-__all__ = ["KERNEL_NAME", "KERNEL_PREFIX", "ensure_kernelspec", "execute", "kill_kernel", "failed_cell_number",
+__all__ = ["KERNEL_NAME", "KERNEL_PREFIX", "ensure_kernelspec", "execute", "kill_kernel", "stop_kernel", "failed_cell_number",
            "source_position", "failed_line", "reuse_kernels", "stop_warm_kernels", "warm_runs"]
 
 KERNEL_NAME = "coalition-report"
@@ -324,15 +324,32 @@ def _stop_kernel(km: Any) -> None:
                     task.exception()
 
     run_sync(cancel_tasks)()
-    clients = km.__dict__.get("_cr_clients", [])
+    stop_kernel(km, km.__dict__.get("_cr_clients", []))
+
+
+def stop_kernel(km: Any, clients: Any = ()) -> None:
+    """Close ``clients``' channels, SIGKILL the kernel of ``km`` (one recorded or not), and clean
+    up the manager's resources; closing is waited for :data:`CLOSE_SECONDS` at most. For the
+    build's kernels and the preview's (a sync or an async manager). Best effort at every stage
+    (the kernel may be dead already): failures are logged, and the next stage still runs."""
+    import inspect
+
+    from jupyter_core.utils import run_sync
+
+    def cleanup() -> None:  # connection file, IPC sockets, the manager's ZMQ context
+        result = km.cleanup_resources()
+        if inspect.isawaitable(result):  # an async manager's
+            async def wait() -> None:
+                await result
+            run_sync(wait)()
+
     _bounded(lambda: [kc.stop_channels() for kc in clients], "closing the kernel client's channels")
     try:
         run_sync(kill_kernel)(km)
     except Exception as exc:  # already dead: the scratch folder removal cleans up
         _log.debug("kill_kernel: %r", exc)
     _kill_unrecorded(km.connection_file)
-    # connection file, IPC sockets, the manager's ZMQ context (sockets are also in the scratch folder)
-    _bounded(lambda: run_sync(km.cleanup_resources)(), "cleaning up the kernel's resources")
+    _bounded(cleanup, "cleaning up the kernel's resources")
 
 
 def _kill_unrecorded(connection_file: str) -> None:

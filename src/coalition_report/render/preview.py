@@ -291,22 +291,11 @@ class Preview:
         km, kc, scratch = self._km, self._kc, self._scratch
         self._km = self._kc = self._scratch = None
         try:
-            if kc is not None:
-                kc.stop_channels()
             if km is not None:
-                from jupyter_core.utils import run_sync
+                from .kernel import stop_kernel
 
-                from .kernel import kill_kernel
-
-                run_sync(kill_kernel)(km)  # no SIGINT first: see kill_kernel
-        except Exception as exc:  # already dead: the scratch folder goes anyway
-            _log.debug("stopping the kernel: %r", exc)
+                stop_kernel(km, [kc] if kc is not None else [])  # as a build's: SIGKILL, bounded close
         finally:
-            if km is not None:
-                try:
-                    km.cleanup_resources()
-                except Exception as exc:
-                    _log.debug("cleanup_resources: %r", exc)
             if scratch is not None:
                 scratch.remove()
 
