@@ -10,6 +10,8 @@ import io
 import json
 import re
 import shutil
+import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -143,13 +145,23 @@ def test_cancel_stops_the_browser_and_removes_its_files(tmp_path, monkeypatch):
     import psutil
 
     monkeypatch.setenv("COALITION_KEEP_BROWSER", "0")  # a browser of its own, as without the kept one
-    job = ChromiumPrint(PAGE.format(extra=""), work_dir=tmp_path).start()
-    pid = job.pid
-    assert pid is not None and psutil.pid_exists(pid)
-    job.cancel()
-    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    assert list(tmp_path.iterdir()) == []
-    job.cancel()  # twice is harmless
+    # A short work folder, as a build's usually is: Chrome's singleton socket path must fit.
+    work = Path(tempfile.mkdtemp(prefix="cr-test-", dir="/tmp"))
+    try:
+        job = ChromiumPrint(PAGE.format(extra=""), work_dir=work).start()
+        pid = job.pid
+        assert pid is not None and psutil.pid_exists(pid)
+        # its singleton socket folder (Chrome removes it only on a clean exit) is the print's own
+        deadline = time.monotonic() + 20
+        while not list(work.glob("*/org.chromium.Chromium.*")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert list(work.glob("*/org.chromium.Chromium.*")) != []
+        job.cancel()
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+        assert list(work.iterdir()) == []
+        job.cancel()  # twice is harmless
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 # ============================================================================================
@@ -240,5 +252,8 @@ def test_the_kept_browser_prints_again_and_goes_with_the_process(tmp_path):
     assert ChromiumPrint(PAGE.format(extra=""), work_dir=tmp_path).start().finish() == first
     folder = shared_browser(chromium.find_chromium(), []).folder
     assert folder.name.startswith(PREFIX) and folder.is_dir()
+    # Chrome's singleton socket folder, which it removes only on a clean exit, is the browser's
+    # own: killed, it once left an org.chromium.Chromium.* folder in /tmp per build.
+    assert [p.parent for p in folder.glob("org.chromium.Chromium.*/SingletonSocket")] != []
     close_shared_browser()
     assert not folder.exists()

@@ -191,7 +191,8 @@ def test_kernelspec_runs_this_interpreter():
 def test_a_build_kernel_pins_the_hash_seed_starts_without_the_debugger_and_stops_by_sigkill(tmp_path, monkeypatch):
     """The kernelspec runs render/kernel_launch.py with PYTHONHASHSEED=0; a build starts it with
     --no-debugger, so ipykernel never imports debugpy (~0.1 s of CPU per kernel) and the garbage
-    collector's thresholds are raised (kernel_launch.BUILD_GC_THRESHOLDS). Plain papermill
+    collector's thresholds are raised (kernel_launch.BUILD_GC_THRESHOLDS), and it keeps no input
+    history (kernel_launch.NO_HISTORY). Plain papermill
     and JupyterLab start the same spec without the flag (test_fixture_runs_under_plain_papermill).
     The kernel is stopped by SIGKILL alone: jupyter_client's shutdown sent SIGINT first, and a
     kernel still starting wrote part of a KeyboardInterrupt traceback into a stopped build's stderr."""
@@ -215,7 +216,8 @@ def test_a_build_kernel_pins_the_hash_seed_starts_without_the_debugger_and_stops
     folder = tmp_path / "nb"
     folder.mkdir()
     code = ("import gc, os, sys\nprint(os.environ.get('PYTHONHASHSEED'), 'debugpy' in sys.modules, "
-            "sys.modules.get('debugpy'), type(get_ipython().kernel).__name__, gc.get_threshold())")
+            "sys.modules.get('debugpy'), type(get_ipython().kernel).__name__, gc.get_threshold(), "
+            "get_ipython().history_manager.enabled)")
     nb = new_notebook(cells=[new_markdown_cell("# Kernel"), new_code_cell(code)],
                       metadata={"kernelspec": {"name": "coalition-report", "language": "python", "display_name": "x"}})
     nbformat.write(nb, folder / "kernel.ipynb")
@@ -223,7 +225,8 @@ def test_a_build_kernel_pins_the_hash_seed_starts_without_the_debugger_and_stops
                            formats=("ipynb",), progress=False)
     ran = nbformat.read(result.outputs["ipynb"], as_version=4)
     [out] = ran.cells[1].outputs
-    assert out["text"].strip() == "0 True None IPythonKernel (20000, 20, 20)"  # debugpy blocked, never loaded
+    # debugpy blocked, never loaded; no input history written (kernel_launch.NO_HISTORY)
+    assert out["text"].strip() == "0 True None IPythonKernel (20000, 20, 20) False"
     assert sent == [signal.SIGKILL]
 
 

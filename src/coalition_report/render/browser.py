@@ -2,8 +2,8 @@
 
 Starting the browser is about half of a short print (~0.6 s of CPU). A batch worker prints a
 profile after another and a test session prints hundreds of small pages; both reuse the browser
-this module keeps (the preview serves HTML only and prints nothing). Each print gets a new tab, which
-is closed after it. The browser runs with the flags of :mod:`~coalition_report.render.chromium`
+this module keeps (the preview serves HTML only and prints nothing). Every print uses the same tab,
+each with a page file of its own. The browser runs with the flags of :mod:`~coalition_report.render.chromium`
 (no network names, a throw-away profile in a locked scratch folder swept after a crash) and ends
 with this process: on exit, and by itself when the pipe closes (the process was killed).
 
@@ -52,7 +52,10 @@ class Browser:
             os.dup2(a, 3)
             os.dup2(b, 4)
 
-        env = dict(os.environ, TMPDIR=str(parent))
+        # Chrome makes its singleton socket's folder (org.chromium.Chromium.*) under TMPDIR and
+        # removes it only on a clean exit; this browser is killed, so the folder goes in the
+        # profile's scratch folder, removed with it (or swept). Under /tmp, one was left per build.
+        env = dict(os.environ, TMPDIR=str(self._scratch.path))
         cmd = [exe, "--headless", "--remote-debugging-pipe", *flags,
                f"--user-data-dir={self._scratch.path / 'profile'}", "about:blank"]
         try:

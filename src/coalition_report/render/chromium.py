@@ -217,7 +217,7 @@ class ChromiumPrint:
         cmd = [self.exe, "--headless", "--no-pdf-header-footer", "--generate-pdf-document-outline", *_flags(),
                f"--user-data-dir={Path(self._tmp) / 'profile'}", f"--print-to-pdf={pdf_path}", html_path.as_uri()]
         self._proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                                      env=_browser_env(),
+                                      env=_browser_env(self._tmp),
                                       start_new_session=True)  # its own group: cancel() stops every helper
 
     @property
@@ -367,12 +367,14 @@ def _start_in_background(exe: str) -> None:
         _log.info("the kept browser did not start in the background: %r", exc)
 
 
-def _browser_env() -> dict[str, str]:
-    """The browser's environment: its singleton socket goes under TMPDIR, and a Unix socket path
-    is limited to ~107 bytes, so TMPDIR is the short folder the kept browser uses too."""
+def _browser_env(folder: str | Path) -> dict[str, str]:
+    """The one-shot browser's environment. Its singleton socket's folder goes under TMPDIR and is
+    removed only when the browser exits cleanly, so TMPDIR is this print's own folder (removed
+    with it, also after :meth:`ChromiumPrint.cancel` kills the browser). A Unix socket path is
+    limited to ~107 bytes (TMPDIR + ~46): a longer folder falls back to the short shared one."""
     from .locks import short_temp_parent
 
-    return dict(os.environ, TMPDIR=str(short_temp_parent()))
+    return dict(os.environ, TMPDIR=str(folder if len(str(folder)) <= 60 else short_temp_parent()))
 
 
 def _id_key(ref: str) -> str:
