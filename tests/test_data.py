@@ -124,3 +124,59 @@ def test_hash_changes_with_content(tmp_path, valid_dir):
     assert before == hash_directory(valid_dir)
     (pkg / "events.csv").write_text((pkg / "events.csv").read_text().replace("One-month", "One month"))
     assert hash_directory(pkg) != before
+
+
+# ---------------------------------------------------------------------------------------------
+# The user cache is bounded: the least recently used entries of a kind go
+def _aged(path, seconds_ago: float) -> None:
+    import os
+    import time
+
+    t = time.time() - seconds_ago
+    os.utime(path, (t, t))
+
+
+def test_a_kind_of_cache_entry_keeps_the_most_recently_used(tmp_path):
+    from coalition_report.files import keep_private, used_private
+
+    for i in range(5):  # validated-0 oldest ... validated-4 newest
+        keep_private(tmp_path / f"validated-{i}.pickle", b"x" * 10)
+        _aged(tmp_path / f"validated-{i}.pickle", 100 - i)
+    keep_private(tmp_path / "params-a.json", b"{}")
+    _aged(tmp_path / "params-a.json", 1000)  # another kind: never counted with these
+    used_private(tmp_path / "validated-0.pickle")  # read just now: the most recently used
+    assert keep_private(tmp_path / "validated-new.pickle", b"y" * 10, keep=3)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["params-a.json", "validated-0.pickle",
+                                                          "validated-4.pickle", "validated-new.pickle"]
+    # a size bound too; the entry just stored stays even when it alone is over it
+    assert keep_private(tmp_path / "validated-big.pickle", b"z" * 50, keep=10, max_bytes=60)
+    assert sorted(p.name for p in tmp_path.glob("validated-*")) == ["validated-big.pickle", "validated-new.pickle"]
+    assert keep_private(tmp_path / "validated-huge.pickle", b"z" * 100, keep=10, max_bytes=60)
+    assert [p.name for p in tmp_path.glob("validated-*")] == ["validated-huge.pickle"]
+
+
+def test_validated_datasets_in_the_user_cache_are_bounded(tmp_path, monkeypatch, valid_dir):
+    """Each data version's validated tables are kept for the next build and its kernels; past
+    VALIDATED_KEEP the least recently used go (a working copy's cache once held ~6,000)."""
+    from coalition_report import data as data_module
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("COALITION_CACHE_DIR", str(cache))
+    monkeypatch.setattr(data_module, "VALIDATED_KEEP", 2)
+    copies = []
+    for i in range(3):
+        d = shutil.copytree(valid_dir, tmp_path / f"v{i}")
+        events = (d / "events.csv").read_text(encoding="utf-8")
+        (d / "events.csv").write_text(events.replace("One-month truce proposed", f"One-month truce proposed{' ' * i}."),
+                                      encoding="utf-8")  # three versions of the data
+        copies.append(d)
+    load_data(copies[0])
+    [first] = cache.glob("validated-*.pickle")
+    _aged(first, 60)
+    load_data(copies[1])
+    _aged(next(p for p in cache.glob("validated-*.pickle") if p != first), 30)
+    load_data(copies[0])  # read back (not validated again): now the most recently used
+    assert len(list(cache.glob("validated-*.pickle"))) == 2
+    load_data(copies[2])
+    kept = set(cache.glob("validated-*.pickle"))
+    assert len(kept) == 2 and first in kept  # copies[1]'s, the least recently used, went

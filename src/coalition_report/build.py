@@ -150,7 +150,7 @@ def _data_facts(data: Path, data_hash: str | None, *, countries: Sequence[str], 
     import json
     from datetime import date
 
-    from .files import keep_private, read_private, user_cache_dir
+    from .files import SMALL_KEEP, keep_private, read_private, user_cache_dir
     from .hashing import code_hash, digest
 
     key = digest({"data": data_hash, "code": code_hash(), "today": date.today().isoformat(), "as_of": as_of,
@@ -175,7 +175,7 @@ def _data_facts(data: Path, data_hash: str | None, *, countries: Sequence[str], 
     del ds
     gc.collect()
     if data_hash:
-        keep_private(path, json.dumps(facts))  # if it cannot be kept: worked out again next time
+        keep_private(path, json.dumps(facts), keep=SMALL_KEEP)  # if it cannot be kept: worked out again next time
     return facts
 
 

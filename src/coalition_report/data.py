@@ -243,6 +243,14 @@ def load_data(data_dir: str | Path | None = None, *, as_of: str | date | None = 
 # Validated once per data hash: the build validates, its kernels (and the next build) read
 # the typed tables it kept, keyed on the data's content and the package code that checked it.
 # --------------------------------------------------------------------------------------------
+#: Validated datasets kept in the user's cache, the least recently used removed first: 128, at
+#: most 1 GiB in all (the one just stored is always kept, however large). The shipped data's is
+#: ~0.9 MB. Generous in number: a test run validates hundreds of small packages while builds
+#: beside it wait for their kernels to read theirs.
+VALIDATED_KEEP = 128
+VALIDATED_MAX_BYTES = 1 << 30
+
+
 def _validated_path(root: Path) -> Path | None:
     from .hashing import code_hash, digest, hash_directory
 
@@ -260,7 +268,7 @@ def _read_validated(root: Path) -> "Dataset | None":
     loaded: it must be as trusted as the installed package)."""
     import pickle
 
-    from .files import read_private
+    from .files import read_private, used_private
 
     path = _validated_path(root)
     raw = read_private(path) if path is not None else None
@@ -272,6 +280,7 @@ def _read_validated(root: Path) -> "Dataset | None":
         return None  # not there yet, or from another version: validate
     if not isinstance(ds, Dataset):
         return None
+    used_private(path)
     ds.data_dir = root  # the same content may sit in another folder
     return ds
 
@@ -288,7 +297,7 @@ def _write_validated(root: Path, ds: "Dataset") -> None:
         blob = pickle.dumps(ds, protocol=pickle.HIGHEST_PROTOCOL)
     except pickle.PicklingError:
         return  # validated again next time
-    keep_private(path, blob)
+    keep_private(path, blob, keep=VALIDATED_KEEP, max_bytes=VALIDATED_MAX_BYTES)
 
 
 #: Tables whose rows are dated facts: (date column, the column naming their source).

@@ -11,7 +11,11 @@ import os
 import shutil
 from pathlib import Path
 
-__all__ = ["write_atomic", "copy_atomic", "keep_private", "read_private", "user_cache_dir"]
+__all__ = ["write_atomic", "copy_atomic", "keep_private", "read_private", "used_private", "user_cache_dir"]
+
+
+#: Small cache entries of one kind kept (parameter declarations, build plans: ~1 KB each).
+SMALL_KEEP = 256
 
 
 def _tmp_name(target: Path) -> Path:
@@ -53,18 +57,61 @@ def user_cache_dir() -> Path:
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "coalition-report"))
 
 
-def keep_private(path: str | Path, data: str | bytes) -> bool:
+def keep_private(path: str | Path, data: str | bytes, *, keep: int | None = None,
+                 max_bytes: int | None = None) -> bool:
     """Store ``data`` at ``path`` in this user's cache (folders made, written atomically); False
     when it cannot be stored (a read-only or full home): the caller works it out again next time.
-    What it stores is read back with :func:`read_private`."""
+    What it stores is read back with :func:`read_private`.
+
+    ``keep`` bounds a kind of entry: the files in ``path``'s folder whose names share its prefix
+    (up to the first ``-``, if any) and suffix. Past ``keep`` of them, or past ``max_bytes`` in all, the
+    least recently used go (newest modification first; :func:`used_private` marks a hit), never
+    the one just stored. Without a bound the cache grew with every data edit and code change:
+    a working copy's cache held ~6,000 validated datasets (414 MB) after two days."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(path, data)
-        return True
     except OSError as exc:
         logging.getLogger(__name__).info("not kept in the cache: %s: %s", path, exc)
         return False
+    if keep is not None:
+        _prune(path, keep, max_bytes)
+    return True
+
+
+def used_private(path: str | Path) -> None:
+    """Mark the cache entry at ``path`` as just used, so that :func:`keep_private` removes it last."""
+    try:
+        os.utime(path)
+    except OSError:
+        pass  # gone or not ours: nothing to keep
+
+
+def _prune(path: Path, keep: int, max_bytes: int | None) -> None:
+    head, dash, _ = path.name.partition("-")
+    prefix, suffix = (head + dash if dash else ""), path.suffix  # "validated-", ".pickle"; "", ".svg"
+    entries = []
+    try:
+        with os.scandir(path.parent) as it:
+            for e in it:
+                if e.name.startswith(prefix) and e.name.endswith(suffix) and e.name != path.name:
+                    try:
+                        st = e.stat(follow_symlinks=False)
+                    except OSError:
+                        continue  # removed by another build meanwhile
+                    entries.append((st.st_mtime_ns, st.st_size, e.path))
+    except OSError:
+        return
+    entries.sort(reverse=True)  # most recently used first
+    total = path.stat().st_size if max_bytes is not None and path.exists() else 0
+    for n, (_, size, name) in enumerate(entries, start=1):  # the stored entry is number 0
+        total += size
+        if n >= keep or (max_bytes is not None and total > max_bytes):
+            try:
+                os.unlink(name)
+            except OSError:
+                continue  # another build removed it first
 
 
 def read_private(path: str | Path) -> bytes | None:

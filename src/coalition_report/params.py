@@ -268,7 +268,7 @@ def _declarations(path: str) -> list[tuple[str, str, str]]:
     without importing papermill."""
     import json
 
-    from .files import keep_private, read_private, user_cache_dir
+    from .files import SMALL_KEEP, keep_private, read_private, user_cache_dir
     from .hashing import sha256_file
 
     cache = user_cache_dir() / f"params-{_parameters_key(path) or sha256_file(path)}.json"
@@ -283,7 +283,7 @@ def _declarations(path: str) -> list[tuple[str, str, str]]:
 
     decl = [(name, str(info["default"]), str(info.get("help") or ""))
             for name, info in inspect_notebook(path).items()]
-    keep_private(cache, json.dumps(decl))
+    keep_private(cache, json.dumps(decl), keep=SMALL_KEEP)
     return decl
 
 

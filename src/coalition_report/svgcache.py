@@ -10,16 +10,14 @@ preview) is read back instead. Only a file this user owns and nobody else can wr
 from __future__ import annotations
 
 import functools
-import os
 import re
-from pathlib import Path
 
-from .files import keep_private, read_private, user_cache_dir
+from .files import keep_private, read_private, used_private, user_cache_dir
 from .hashing import digest
 
 __all__ = ["chart_svg", "vl_version"]
 
-#: Charts kept; past this the oldest are removed when a new one is stored.
+#: Charts kept; past this the least recently used are removed when a new one is stored.
 MAX_CHARTS = 2000
 
 
@@ -56,22 +54,11 @@ def chart_svg(spec: dict, vl_version: str) -> str:
     path = folder / f"{key}.svg"
     raw = read_private(path)
     if raw is not None and raw.startswith(b"<svg") and raw.rstrip().endswith(b"</svg>"):
+        used_private(path)
         return raw.decode("utf-8")
     import vl_convert as vlc
 
     svg = vlc.vegalite_to_svg(spec, vl_version=vl_version)
-    if keep_private(path, svg):
-        _prune(folder)
+    keep_private(path, svg, keep=MAX_CHARTS)
     return svg
 
-
-def _prune(folder: Path) -> None:
-    entries = [e for e in os.scandir(folder) if e.name.endswith(".svg")]
-    if len(entries) <= MAX_CHARTS:
-        return
-    entries.sort(key=lambda e: e.stat().st_mtime)
-    for e in entries[: len(entries) - MAX_CHARTS]:
-        try:
-            os.unlink(e.path)
-        except OSError:
-            continue
