@@ -53,6 +53,8 @@ _CSP = ("default-src 'none'; img-src data:; font-src data:; style-src 'unsafe-in
         "base-uri 'none'; form-action 'none'")
 _log = logging.getLogger(__name__)
 _TIMEOUT_S = 300
+#: Short scratch folders for a one-shot browser's singleton socket (see ChromiumPrint._socket_folder).
+SOCKET_PREFIX = "cr-socket-"
 _LEADER = "." * 160
 _TOC = re.compile(r'(<nav class="toc".*?</nav>)', re.S)
 _TOC_LINK = re.compile(r'<a href="#([^"]+)">(.*?)</a>', re.S)
@@ -175,6 +177,7 @@ class ChromiumPrint:
         self._thread: threading.Thread | None = None
         self._browser = None
         self._result: bytes | Exception | None = None
+        self._short = None  # see _socket_folder
 
     # ------------------------------------------------------------------------------- printing
     def _with_numbers(self, numbers: Mapping[str, int]) -> str:
@@ -217,8 +220,22 @@ class ChromiumPrint:
         cmd = [self.exe, "--headless", "--no-pdf-header-footer", "--generate-pdf-document-outline", *_flags(),
                f"--user-data-dir={Path(self._tmp) / 'profile'}", f"--print-to-pdf={pdf_path}", html_path.as_uri()]
         self._proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                                      env=_browser_env(self._tmp),
+                                      env=dict(os.environ, TMPDIR=self._socket_folder()),
                                       start_new_session=True)  # its own group: cancel() stops every helper
+
+    def _socket_folder(self) -> str:
+        """TMPDIR for the one-shot browser. Chrome makes its singleton socket's folder there and
+        removes it only on a clean exit; :meth:`cancel` kills the browser, so the folder must be
+        one this print removes: its own, or, when that is too long for a Unix socket path (~107
+        bytes, TMPDIR + ~46), a short scratch folder (removed by :meth:`cancel`, swept after a crash)."""
+        if len(self._tmp) <= 60:
+            return self._tmp
+        if self._short is None:
+            from .locks import Scratch, short_temp_parent, sweep
+
+            sweep(short_temp_parent(), SOCKET_PREFIX)
+            self._short = Scratch(SOCKET_PREFIX, short_temp_parent())
+        return str(self._short.path)
 
     @property
     def pid(self) -> int | None:
@@ -286,6 +303,9 @@ class ChromiumPrint:
                 proc.kill()
             proc.wait()
         shutil.rmtree(self._tmp, ignore_errors=True)
+        short, self._short = self._short, None
+        if short is not None:
+            short.remove()
 
 
 def _guess_path(notebook: str) -> Path:
@@ -365,16 +385,6 @@ def _start_in_background(exe: str) -> None:
         _kept_browser(exe)
     except Exception as exc:  # noqa: BLE001 - not this thread's to report: the print starts its own browser or says why
         _log.info("the kept browser did not start in the background: %r", exc)
-
-
-def _browser_env(folder: str | Path) -> dict[str, str]:
-    """The one-shot browser's environment. Its singleton socket's folder goes under TMPDIR and is
-    removed only when the browser exits cleanly, so TMPDIR is this print's own folder (removed
-    with it, also after :meth:`ChromiumPrint.cancel` kills the browser). A Unix socket path is
-    limited to ~107 bytes (TMPDIR + ~46): a longer folder falls back to the short shared one."""
-    from .locks import short_temp_parent
-
-    return dict(os.environ, TMPDIR=str(folder if len(str(folder)) <= 60 else short_temp_parent()))
 
 
 def _id_key(ref: str) -> str:
