@@ -104,7 +104,10 @@ def _prune(path: Path, keep: int, max_bytes: int | None) -> None:
     except OSError:
         return
     entries.sort(reverse=True)  # most recently used first
-    total = path.stat().st_size if max_bytes is not None and path.exists() else 0
+    try:
+        total = path.stat().st_size
+    except OSError:  # removed meanwhile by another build's prune: count nothing for it
+        total = 0
     for n, (_, size, name) in enumerate(entries, start=1):  # the stored entry is number 0
         total += size
         if n >= keep or (max_bytes is not None and total > max_bytes):
