@@ -225,11 +225,9 @@ class ChromiumPrint:
 
     def _socket_folder(self) -> str:
         """TMPDIR for the one-shot browser. Chrome makes its singleton socket's folder there and
-        removes it only on a clean exit; :meth:`cancel` kills the browser, so the folder must be
-        one this print removes: its own, or, when that is too long for a Unix socket path (~107
-        bytes, TMPDIR + ~46), a short scratch folder (removed by :meth:`cancel`, swept after a crash)."""
-        if len(self._tmp) <= 60:
-            return self._tmp
+        removes it only on a clean exit; :meth:`cancel` kills the browser, so it is a folder this
+        print removes: a short scratch folder (a Unix socket path is limited to ~107 bytes) under
+        :func:`~coalition_report.render.locks.short_temp_parent`, swept after a crash."""
         if self._short is None:
             from .locks import Scratch, short_temp_parent, sweep
 
