@@ -249,3 +249,35 @@ def test_an_interrupted_batch_leaves_an_index_of_what_is_published(first_member,
         for o in doc["outputs"]:
             assert sha(out / o["file"]) == o["sha256"]
     assert debris(out, tmp) == []
+
+
+def test_a_stop_signal_inside_an_event_loop_task_is_reported_without_a_traceback(caplog):
+    """A stop signal lands wherever the main thread is: inside a task the event loop is not
+    waiting on (nbclient polls the kernel's output in one), that task ends with the signal's
+    exception, and asyncio logged "Task exception was never retrieved" with its traceback when
+    the task was collected: once in a stopped batch's stderr. The stop stays one line."""
+    import asyncio
+    import gc
+    import logging
+
+    from coalition_report.errors import BuildInterrupted
+    from coalition_report.render.signals import stop_on_signals
+
+    async def poller() -> None:
+        signal.raise_signal(signal.SIGTERM)  # the handler runs here, inside the task
+
+    async def main() -> None:
+        asyncio.ensure_future(poller())
+        await asyncio.sleep(5)
+
+    loop = asyncio.new_event_loop()
+    caplog.set_level(logging.DEBUG, logger="asyncio")
+    try:
+        with pytest.raises(BuildInterrupted):
+            with stop_on_signals():
+                loop.run_until_complete(main())
+    finally:
+        loop.close()
+    del loop
+    gc.collect()  # the ended task is collected: asyncio's log of it, if any, is made now
+    assert not [r for r in caplog.records if r.name == "asyncio"], [r.getMessage() for r in caplog.records]

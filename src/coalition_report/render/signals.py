@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import logging
 import signal
 import sys
 import threading
@@ -53,6 +54,23 @@ def check_stop() -> None:
 def propagated() -> None:
     """A BuildInterrupted reached its handler: nothing to raise again."""
     _DEFERRED["raised"] = None
+
+
+class _DropInterruptedTasks(logging.Filter):
+    """On asyncio's logger: a task that a stop signal ended is not a traceback for the user.
+
+    The signal's exception is raised wherever the main thread is; when that is inside a task the
+    event loop is not waiting on (nbclient polls the kernel's output in a task of its own), the
+    build stops, and later, when the task is collected, asyncio logs "Task exception was never
+    retrieved" with the traceback (seen once in a stopped batch's stderr). It is debris of the
+    stop, which the build reports in one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, BuildInterrupted)
+
+
+_TASK_FILTER = _DropInterruptedTasks()
 
 
 def _hide_dropped_interrupts(unraisable: Any) -> None:
@@ -106,6 +124,7 @@ def stop_on_signals() -> Iterator[None]:
     hook = sys.unraisablehook
     if hook is sys.__unraisablehook__:
         sys.unraisablehook = _hide_dropped_interrupts
+    logging.getLogger("asyncio").addFilter(_TASK_FILTER)  # kept: a stopped task is collected later
     try:
         yield
     except KeyboardInterrupt:
