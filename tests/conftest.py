@@ -89,6 +89,20 @@ def pdf_pages(path: Path) -> list[str]:
     return list(_PDF_TEXT[key])
 
 
+def tiny_profile_dir(tmp_path: Path, code: str = 'print(f"profile={country} as_of={as_of!r}")') -> Path:
+    """``tmp_path/notebooks``: country_profile.ipynb with the real parameters cell and one cell
+    of ``code`` (by default, one that prints them): a build whose kernel does next to nothing."""
+    import nbformat
+
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    nb = nbformat.read(ROOT / "notebooks" / "country_profile.ipynb", as_version=4)
+    params = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    nb.cells = [params, nbformat.v4.new_code_cell(code)]
+    nbformat.write(nb, folder / "country_profile.ipynb")
+    return folder
+
+
 def copy_shipped_data(dest: Path) -> Path:
     """A private, writable copy of the shipped data package at ``dest`` (real copies, never
     links: tests append to and rewrite its files)."""

@@ -20,7 +20,7 @@ from coalition_report.data import cut_to
 from coalition_report.errors import ParameterError
 from coalition_report.params import NotebookSpec, Param, directory, int_between, iso_date, one_of
 from coalition_report.render import render_report
-from conftest import ROOT
+from conftest import ROOT, tiny_profile_dir
 
 DATA = ROOT / "data"
 
@@ -146,18 +146,6 @@ def test_rebuild_removes_its_own_outputs_of_formats_not_built(tmp_path):
 # ============================================================================================
 # The plan's answers from the data, kept per data hash
 # ============================================================================================
-def _tiny_profile_dir(tmp_path: Path) -> Path:
-    """country_profile.ipynb with the real parameters cell and one cell that prints them: a
-    build whose kernel does next to nothing."""
-    folder = tmp_path / "notebooks"
-    folder.mkdir()
-    nb = nbformat.read(ROOT / "notebooks" / "country_profile.ipynb", as_version=4)
-    params = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
-    nb.cells = [params, nbformat.v4.new_code_cell('print(f"profile={country} as_of={as_of!r}")')]
-    nbformat.write(nb, folder / "country_profile.ipynb")
-    return folder
-
-
 @pytest.mark.slow  # four builds of a two-cell notebook, one in a new interpreter
 def test_a_build_of_data_validated_before_neither_loads_it_nor_imports_pandas(tmp_path, monkeypatch, data_copy):
     """What the plan needs of the data (the country codes checked, the as-of date) is kept under
@@ -172,7 +160,7 @@ def test_a_build_of_data_validated_before_neither_loads_it_nor_imports_pandas(tm
     real_load = data_module.load_data
     monkeypatch.setattr(data_module, "load_data", lambda *a, **k: loads.append(a) or real_load(*a, **k))
     kw = dict(data_dir=data_copy, out_dir=tmp_path / "out", formats=("ipynb",), countries=["gbr"], brief=False,
-              notebook_dir=_tiny_profile_dir(tmp_path), progress=False, force=True)
+              notebook_dir=tiny_profile_dir(tmp_path), progress=False, force=True)
 
     [first] = build.build_reports(**kw)
     assert first.ok and len(loads) == 1

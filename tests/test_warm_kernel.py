@@ -41,3 +41,29 @@ def test_profiles_from_a_warm_kernel_are_the_profiles_from_a_cold_one(tmp_path, 
     # the executed notebook: the same outputs and prompt numbers from 1 (the namespace was reset)
     assert _cells(tmp_path / "warm" / "country-DEU.ipynb") == _cells(tmp_path / "cold" / "country-DEU.ipynb")
     assert _cells(tmp_path / "warm" / "country-DEU.ipynb")[0][0] == 1
+
+
+def test_each_worker_of_a_parallel_batch_keeps_its_kernel(tmp_path, data_copy):
+    """--jobs 2: a worker runs its next profile in the kernel its last one ran in (the profiles'
+    kernels are at most one per worker, not one per profile); the batch's workers stop them."""
+    import json
+    import re
+
+    import psutil
+
+    from coalition_report.build import build_reports
+    from conftest import tiny_profile_dir
+
+    folder = tiny_profile_dir(tmp_path, 'import os\nprint(f"kernel={os.getpid()} profile={country}")')
+    codes = ["FRA", "GBR", "DEU", "ITA", "POL", "NLD"]
+    outcomes = build_reports(data_dir=data_copy, out_dir=tmp_path / "out", formats=("ipynb",), countries=codes,
+                             brief=False, jobs=2, notebook_dir=folder, progress=False)
+    assert all(o.ok for o in outcomes), [o.error for o in outcomes if not o.ok]
+    pids = set()
+    for code in codes:
+        text = json.dumps(nbformat.read(tmp_path / "out" / f"country-{code}.ipynb", as_version=4).cells[-1].outputs)
+        [(pid, shown)] = re.findall(r"kernel=(\d+) profile=(\w+)", text)
+        assert shown == code
+        pids.add(int(pid))
+    assert len(pids) <= 2, f"{len(pids)} kernels for {len(codes)} profiles in two workers"
+    assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in pids)

@@ -14,6 +14,7 @@ import logging
 import os
 import re
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -26,7 +27,8 @@ from .locks import Scratch, sweep
 from .signals import check_stop, signals_deferred
 
 __all__ = ["KERNEL_NAME", "KERNEL_PREFIX", "ensure_kernelspec", "execute", "kill_kernel", "stop_kernel", "failed_cell_number",
-           "source_position", "failed_line", "reuse_kernels", "stop_warm_kernels", "warm_runs"]
+           "source_position", "failed_line", "reuse_kernels", "stop_warm_kernels", "kill_warm_kernels",
+           "warm_runs"]
 
 KERNEL_NAME = "coalition-report"
 #: What the kernelspec runs (see :mod:`.kernel_launch`); builds add ``--no-debugger``.
@@ -191,6 +193,21 @@ def reuse_kernels() -> None:
 def warm_runs() -> int:
     """How many executions in this process ran in a kernel kept from the one before."""
     return _RAN_WARM[0]
+
+
+def kill_warm_kernels() -> None:
+    """Kill the kept kernel's process group and remove its folder at once: no event loop, no
+    waiting on clients (for a signal handler; :func:`stop_warm_kernels` is the orderly way)."""
+    while _WARM:
+        _, (km, scratch) = _WARM.popitem()
+        proc = getattr(getattr(km, "provisioner", None), "process", None)
+        try:
+            if proc is not None:
+                os.killpg(proc.pid, signal.SIGKILL)  # jupyter_client starts it in a session of its own
+                proc.wait(timeout=5)
+        except (OSError, subprocess.TimeoutExpired):
+            pass  # already gone, or a zombie at worst: the process is ending anyway
+        scratch.remove()
 
 
 def stop_warm_kernels() -> None:
