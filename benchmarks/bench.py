@@ -273,6 +273,10 @@ def main() -> int:
             fresh(work / "f", work / "f-notebooks")
             shutil.copy(NOTEBOOK, work / "f-notebooks" / NOTEBOOK.name)
             bench.f_markdown_edit(0)  # first build: fills the execution cache
+            # The first edit after a first build runs the kernel once more: "what changed" gets its
+            # first baseline (the first build's snapshot), so its output differs. From then on an
+            # edit of Markdown alone is re-exported. Measured: the steady state of an analyst's loop.
+            bench.f_markdown_edit(-1)
             fs = [bench.f_markdown_edit(i) for i in range(1, args.runs + 1)]
             results["cases"]["f"] = {"wall_s": median([s[0] for s in fs]), "peak_mib": max(s[1] for s in fs)}
         if "p" not in skip:
