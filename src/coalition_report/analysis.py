@@ -20,13 +20,12 @@ Definitions used throughout the brief (also in the README):
 
 from __future__ import annotations
 
-import functools
 from datetime import date
 
 import pandas as pd
 import pycountry
 
-from .data import Dataset
+from .data import Dataset, per_dataset
 from .fmt import fmt_date
 from .fx import FxTable
 
@@ -156,23 +155,10 @@ def _iso_numeric(actor_id: str) -> int | None:
     return int(c.numeric) if c else None
 
 
-def _per_dataset(fn):
-    """Computed once per dataset and arguments: the sections ask for the members, the roles and
-    the donors' totals dozens of times per report. Each caller gets its own copy to change."""
-    @functools.wraps(fn)
-    def once(ds: Dataset, *args, **kwargs):
-        memo = ds.__dict__.setdefault("_analysis_memo", {})
-        key = (fn.__name__, args, tuple(sorted(kwargs.items())))
-        if key not in memo:
-            memo[key] = fn(ds, *args, **kwargs)
-        return memo[key].copy()
-    return once
-
-
 # ---------------------------------------------------------------------------------------------
 # membership
 
-@_per_dataset
+@per_dataset
 def current_roles(ds: Dataset) -> pd.DataFrame:
     """Newest reported role per state, with conditions, membership flags and ISO numeric code.
 
@@ -193,7 +179,7 @@ def current_roles(ds: Dataset) -> pd.DataFrame:
     return out[cols].sort_values(["role_rank", "name"]).reset_index(drop=True)
 
 
-@_per_dataset
+@per_dataset
 def coalition_members(ds: Dataset) -> pd.DataFrame:
     """States in the coalition as of the cut-off (see module docstring), with their role."""
     leaders = ds.meetings.loc[ds.meetings["level"] == "leaders", "meeting_id"]
@@ -340,7 +326,7 @@ def _group(ds: Dataset) -> pd.Series:
     return g
 
 
-@_per_dataset
+@per_dataset
 def aid_by_donor(ds: Dataset, currency: str = "EUR") -> pd.DataFrame:
     """Per donor: allocations and commitments by aid type and in total, in ``currency``.
 

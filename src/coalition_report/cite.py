@@ -10,7 +10,7 @@ from typing import Iterable
 
 import pandas as pd
 
-from .data import Dataset
+from .data import Dataset, per_dataset
 
 __all__ = ["source_note", "top_sources", "confidence_flag", "kiel_source", "source_label", "used_sources",
            "SOURCE_COLUMNS"]
@@ -76,6 +76,7 @@ def source_label(ds: Dataset, source_id: str | None) -> str:
     return f"{row['publisher']}, {title}".strip(", ")
 
 
+@per_dataset
 def used_sources(ds: Dataset, actor_id: str | None = None) -> set[str]:
     """Source ids cited by any row of any table (or by the rows about ``actor_id``)."""
     used: set[str] = set()

@@ -29,6 +29,7 @@ function, :func:`cut_to`, applies it to every table):
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -42,7 +43,7 @@ from .files import user_cache_dir
 from .validate import parse_package
 
 __all__ = ["Dataset", "load_data", "validate_data", "parse_date", "cut_to", "source_dates", "check_as_of",
-           "check_state"]
+           "check_state", "per_dataset"]
 
 Undated = Literal["include", "exclude"]
 
@@ -75,6 +76,21 @@ def parse_date(value: str | date | None, *, name: str = "as_of") -> date | None:
 def validate_data(data_dir: str | Path | None = None) -> list[Problem]:
     """Return every problem in the data package (empty list when it is valid)."""
     return parse_package(Path(data_dir or config.DATA_DIR)).problems
+
+
+def per_dataset(fn):
+    """Decorator: ``fn(ds, ...)`` computed once per dataset and arguments (kept on the dataset, so
+    a dataset cut to another date starts afresh). The sections ask for the members, the roles, the
+    donors' totals and the sources a report cites dozens of times per report. Each caller gets its
+    own copy (``.copy()``) to change."""
+    @functools.wraps(fn)
+    def once(ds: "Dataset", *args, **kwargs):
+        memo = ds.__dict__.setdefault("_analysis_memo", {})
+        key = (fn.__module__, fn.__qualname__, args, tuple(sorted(kwargs.items())))
+        if key not in memo:
+            memo[key] = fn(ds, *args, **kwargs)
+        return memo[key].copy()
+    return once
 
 
 @dataclass

@@ -162,6 +162,8 @@ def make_snapshot(ds, currency: str = "EUR", *, country: str | None = None) -> d
         for r in _records(roles) if r["actor_id"] in states}
 
     att = ds.attendance
+    if country:  # a profile keeps its own attendance only (_scope)
+        att = att[att["actor_id"] == country]
     meetings: dict[str, Any] = {}
     for r in _records(ds.meetings):
         rows = att[att["meeting_id"] == r["meeting_id"]]
@@ -176,14 +178,15 @@ def make_snapshot(ds, currency: str = "EUR", *, country: str | None = None) -> d
                         **{f"{m}_{t}": _euros(r[f"{m}_{t}"]) for m in MEASURES for t in (*AID_TYPES, "total")}}
         for r in _records(donors)}
     activity: dict[str, Any] = {}
-    acts = ds.aid_activities
+    acts, totals = ds.aid_activities, ds.aid_totals
+    if country:  # a profile keeps its own rows only (_scope): the other donors' groups are not made
+        acts, totals = acts[acts["donor_id"] == country], totals[totals["donor_id"] == country]
     if len(acts):
         grouped = acts.groupby(["donor_id", "measure", "aid_type"])
         for (donor, measure, typ), g in grouped:
             activity[f"{donor}|{measure}|{typ}"] = {
                 "rows": int(len(g)), "eur": _euros(g["value_eur"].sum()),
                 "sources": sorted(set(g["source_id"].dropna().unique()))}
-    totals = ds.aid_totals
     for (donor, measure, typ), g in (totals.groupby(["donor_id", "measure", "aid_type"]) if len(totals) else []):
         key = f"{donor}|{measure}|{typ}"
         entry = activity.setdefault(key, {"rows": 0, "eur": 0, "sources": []})
