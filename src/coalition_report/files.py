@@ -11,7 +11,8 @@ import os
 import shutil
 from pathlib import Path
 
-__all__ = ["write_atomic", "copy_atomic", "keep_private", "read_private", "used_private", "user_cache_dir"]
+__all__ = ["write_atomic", "copy_atomic", "keep_private", "read_private", "used_private", "user_cache_dir",
+           "SMALL_KEEP"]
 
 
 #: Small cache entries of one kind kept (parameter declarations, build plans: ~1 KB each).

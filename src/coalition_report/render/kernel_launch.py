@@ -5,8 +5,8 @@ starts this instead of ``ipykernel_launcher``; it is the same IPython kernel. Bu
 ``--no-debugger``: ipykernel then runs without debugpy, which it otherwise imports at start for
 a debugger a headless build never uses (~0.1 s of the ~0.45 s of CPU a kernel takes to start,
 measured), its garbage collector runs less often (:data:`BUILD_GC_THRESHOLDS`) and it keeps no
-input history (:data:`NO_HISTORY`). JupyterLab
-starts the kernel without the flag and keeps its debugger and Python's defaults.
+input history (:data:`NO_HISTORY`). JupyterLab starts the kernel without the flag and keeps its
+debugger, its history and Python's defaults.
 
 Imports nothing from the engine: it runs in the kernel process.
 """
